@@ -1,0 +1,13 @@
+//! The `hostnaming` host: runs the naming component like Spin does, and bootstraps Vault.
+//!
+//! `manifest` reads spin.toml, `server` serves the component over HTTP (and calls its typed
+//! export), `outbound` polices and pools its outgoing requests, `vault` is a small native
+//! client used for bootstrap and by tests.
+
+pub mod manifest;
+pub mod outbound;
+pub mod server;
+pub mod vault;
+
+pub use manifest::Manifest;
+pub use server::{App, Runtime};

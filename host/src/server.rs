@@ -1,0 +1,313 @@
+//! Serving the component the way Spin's HTTP trigger does: the Engine, Linker and
+//! InstancePre are built once, and every request gets a fresh Store and instance from the
+//! pooling allocator. The same InstancePre also serves typed calls to the WIT export.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use tokio::net::TcpListener;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::manifest::Manifest;
+use crate::outbound::Outbound;
+
+/// Bindings for our own world: the typed allocator export and the Spin variables import.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "hostnaming:naming/allocator-component",
+        exports: { default: async },
+    });
+}
+
+use bindings::exports::hostnaming::naming::allocator::{Allocation, NameRequest, NamingError};
+use bindings::fermyon::spin::variables;
+
+/// How many instances may be live at once; requests beyond it get a 503.
+const MAX_INSTANCES: u32 = 1000;
+
+/// One store's state: WASI, wasi:http, Spin variables and the shared outbound pool.
+pub struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    outbound: Outbound,
+    variables: Arc<HashMap<String, String>>,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+impl variables::Host for State {
+    fn get(&mut self, name: String) -> Result<String, variables::Error> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(variables::Error::InvalidName(name));
+        }
+        self.variables
+            .get(&name)
+            .cloned()
+            .ok_or(variables::Error::Undefined(name))
+    }
+}
+
+/// A compiled component, reusable by several [`App`]s (tests build many apps from one).
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    component: Component,
+}
+
+impl Runtime {
+    pub fn load(source: &Path) -> Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(MAX_INSTANCES)
+            .total_core_instances(MAX_INSTANCES * 2)
+            .total_memories(MAX_INSTANCES * 2)
+            .total_tables(MAX_INSTANCES * 2)
+            .total_stacks(MAX_INSTANCES)
+            .max_memory_size(64 << 20);
+        let mut config = Config::new();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+        let component = Component::from_file(&engine, source).map_err(anyhow::Error::from).with_context(|| {
+            format!(
+                "loading the component {} (build it with `cargo build --target \
+                 wasm32-wasip2 --profile component -p hostnaming`)",
+                source.display()
+            )
+        })?;
+        Ok(Self { engine, component })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn component(&self) -> &Component {
+        &self.component
+    }
+}
+
+/// The component ready to serve: pre-instantiated once, instantiated per request.
+pub struct App {
+    manifest: Manifest,
+    proxy: ProxyPre<State>,
+    typed: bindings::AllocatorComponentPre<State>,
+    outbound: Outbound,
+    variables: Arc<HashMap<String, String>>,
+}
+
+impl App {
+    /// Loads the manifest's component and links it.
+    pub fn load(manifest: Manifest) -> Result<Self> {
+        let runtime = Runtime::load(&manifest.source)?;
+        Self::new(&runtime, manifest)
+    }
+
+    pub fn new(runtime: &Runtime, manifest: Manifest) -> Result<Self> {
+        let mut linker = Linker::<State>::new(&runtime.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        variables::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+        let pre = linker.instantiate_pre(&runtime.component)?;
+        Ok(Self {
+            proxy: ProxyPre::new(pre.clone())?,
+            typed: bindings::AllocatorComponentPre::new(pre)?,
+            outbound: Outbound::new(manifest.allowed_outbound_hosts.clone()),
+            variables: Arc::new(manifest.variables.clone()),
+            manifest,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn store(&self) -> Store<State> {
+        let wasi = WasiCtx::builder().inherit_stdout().inherit_stderr().build();
+        Store::new(
+            self.proxy.engine(),
+            State {
+                wasi,
+                http: WasiHttpCtx::new(),
+                table: ResourceTable::new(),
+                outbound: self.outbound.clone(),
+                variables: self.variables.clone(),
+            },
+        )
+    }
+
+    /// Calls the typed `generate` export in a fresh instance.
+    pub async fn generate(
+        &self,
+        application: &str,
+        role: &str,
+        environment: &str,
+    ) -> Result<Result<Allocation, NamingError>> {
+        let mut store = self.store();
+        let instance = self.typed.instantiate_async(&mut store).await?;
+        let request = NameRequest {
+            application: application.into(),
+            role: role.into(),
+            environment: environment.into(),
+        };
+        instance
+            .hostnaming_naming_allocator()
+            .call_generate(&mut store, &request)
+            .await
+            .map_err(Into::into)
+    }
+
+    /// Serves one HTTP request through a fresh instance.
+    pub async fn handle(
+        &self,
+        mut req: hyper::Request<hyper::body::Incoming>,
+        client: SocketAddr,
+    ) -> hyper::Response<HyperOutgoingBody> {
+        let path = req.uri().path().to_string();
+        let Some(route) = self.manifest.route_for(&path) else {
+            return problem(404, "Not Found", &format!("there is no route {path}"));
+        };
+        // The headers Spin's trigger adds, so the component sees what it would under Spin.
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost")
+            .to_string();
+        let full_url = format!(
+            "http://{host}{}",
+            req.uri().path_and_query().map_or("/", |p| p.as_str())
+        );
+        for (name, value) in [
+            ("spin-full-url", full_url),
+            ("spin-path-info", path),
+            ("spin-matched-route", route.as_manifest()),
+            ("spin-client-addr", client.to_string()),
+        ] {
+            if let Ok(v) = http::HeaderValue::from_str(&value) {
+                req.headers_mut().insert(name, v);
+            }
+        }
+        match self.run_handler(req).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let text = format!("{e:#}");
+                eprintln!("hostnaming host: request failed: {text}");
+                if text.contains("maximum concurrent") || text.contains("pooling") {
+                    let mut resp = problem(503, "Overloaded", "too many requests in flight");
+                    resp.headers_mut()
+                        .insert("retry-after", http::HeaderValue::from_static("1"));
+                    resp
+                } else {
+                    problem(500, "Component Failed", "the component failed to handle the request")
+                }
+            }
+        }
+    }
+
+    async fn run_handler(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<hyper::Response<HyperOutgoingBody>> {
+        let mut store = self.store();
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = self.proxy.clone();
+        // The guest may keep writing the body after it has sent the head, so it runs in its
+        // own task while this one returns the response.
+        let task = tokio::task::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+        });
+        match receiver.await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(code)) => Err(anyhow::anyhow!("the component answered with an error: {code:?}")),
+            Err(_) => match task.await {
+                Ok(Ok(())) => Err(anyhow::anyhow!("the component never set a response")),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
+    /// Accepts connections until the listener fails; each connection is served in its own
+    /// task with HTTP/1.1 keep-alive.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> Result<()> {
+        loop {
+            let (stream, client) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            let app = self.clone();
+            tokio::task::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let app = app.clone();
+                    async move { Ok::<_, std::convert::Infallible>(app.handle(req, client).await) }
+                });
+                if let Err(e) = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    if !e.is_incomplete_message() {
+                        eprintln!("hostnaming host: connection from {client}: {e}");
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// A problem+json response made by the host itself (no route, component failure).
+fn problem(status: u16, title: &str, detail: &str) -> hyper::Response<HyperOutgoingBody> {
+    let body = serde_json::json!({
+        "type": format!("urn:hostnaming:problem:{}", title.to_ascii_lowercase().replace(' ', "-")),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    });
+    let body = Full::new(Bytes::from(body.to_string()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/problem+json")
+        .body(body)
+        .expect("a valid response")
+}

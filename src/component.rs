@@ -1,0 +1,259 @@
+//! The wasm side: Spin's HTTP trigger and the typed `allocator` export, both thin layers
+//! over [`crate::allocate`]. Vault is reached with wasi:http outbound requests; settings
+//! come from Spin variables on every call (a fresh instance serves each request).
+
+use std::future::poll_fn;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use futures::StreamExt;
+use serde_json::json;
+use spin_sdk::http::{
+    Fields, IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam,
+};
+use wasi::clocks::{monotonic_clock, wall_clock};
+
+use crate::allocate::{self, Allocation, Env};
+use crate::error::NamingError;
+use crate::problem::{self, ApiError};
+use crate::request::{self, MAX_BODY};
+use crate::retry::RetryPolicy;
+use crate::validate::NameRequest;
+use crate::vault::{self, Call, Reply, VaultConfig};
+
+wit_bindgen::generate!({
+    path: "wit",
+    world: "hostnaming:naming/allocator-component",
+    with: {
+        "fermyon:spin/variables@2.0.0": spin_sdk::wit::v2::variables,
+    },
+});
+
+use exports::hostnaming::naming::allocator as wit;
+
+/// No single Vault call may take longer than this; a black-holed Vault must still get
+/// the caller an answer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The service's settings, read from Spin variables.
+struct Settings {
+    vault: VaultConfig,
+    token: String,
+}
+
+fn variable(name: &str) -> Result<String, NamingError> {
+    spin_sdk::variables::get(name).map_err(|e| {
+        NamingError::Misconfigured(format!("the Spin variable `{name}` is not usable: {e}"))
+    })
+}
+
+impl Settings {
+    fn load() -> Result<Self, NamingError> {
+        let vault = VaultConfig::parse(&variable("vault_addr")?, &variable("vault_mount")?)
+            .map_err(NamingError::Misconfigured)?;
+        let token = variable("vault_token")?;
+        if token.is_empty() || token.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
+            return Err(NamingError::Misconfigured(
+                "the Spin variable `vault_token` is empty or not a valid header value".into(),
+            ));
+        }
+        Ok(Self { vault, token })
+    }
+}
+
+/// Waits until the monotonic clock reaches `deadline` (nanoseconds), yielding to Spin's
+/// executor so other futures (an outbound request) progress meanwhile.
+async fn sleep_until(deadline: u64) {
+    poll_fn(|cx| {
+        if monotonic_clock::now() >= deadline {
+            return Poll::Ready(());
+        }
+        spin_executor::push_waker(
+            monotonic_clock::subscribe_instant(deadline),
+            cx.waker().clone(),
+        );
+        Poll::Pending
+    })
+    .await
+}
+
+/// [`Env`] over wasi:http and wasi clocks/random.
+struct SpinEnv {
+    token: String,
+    started: u64,
+}
+
+impl SpinEnv {
+    fn new(token: String) -> Self {
+        Self {
+            token,
+            started: monotonic_clock::now(),
+        }
+    }
+}
+
+impl Env for SpinEnv {
+    async fn send(&mut self, call: Call) -> Result<Reply, String> {
+        let method = match call.method {
+            vault::Method::Get => Method::Get,
+            vault::Method::Post => Method::Post,
+        };
+        let mut builder = Request::builder();
+        builder
+            .method(method)
+            .uri(call.url)
+            .header("x-vault-token", self.token.as_str());
+        if let Some(body) = call.body {
+            builder.header("content-type", "application/json").body(body);
+        }
+        let sent = pin!(spin_sdk::http::send::<_, Response>(builder.build()));
+        let timeout = pin!(sleep_until(
+            monotonic_clock::now() + CALL_TIMEOUT.as_nanos() as u64
+        ));
+        match select(sent, timeout).await {
+            Either::Left((Ok(response), _)) => Ok(Reply {
+                status: *response.status(),
+                body: response.into_body(),
+            }),
+            Either::Left((Err(e), _)) => Err(e.to_string()),
+            Either::Right(_) => Err(format!("no answer within {CALL_TIMEOUT:?}")),
+        }
+    }
+
+    async fn sleep(&mut self, duration: Duration) {
+        sleep_until(monotonic_clock::now() + duration.as_nanos() as u64).await
+    }
+
+    fn elapsed(&self) -> Duration {
+        Duration::from_nanos(monotonic_clock::now().saturating_sub(self.started))
+    }
+
+    fn random(&mut self) -> u64 {
+        wasi::random::random::get_random_u64()
+    }
+
+    fn unix_time(&self) -> u64 {
+        wall_clock::now().seconds
+    }
+}
+
+/// The one allocation path behind both the typed export and HTTP.
+async fn generate(request: &NameRequest) -> Result<Allocation, NamingError> {
+    let settings = Settings::load()?;
+    let mut env = SpinEnv::new(settings.token);
+    allocate::allocate(&mut env, &settings.vault, &RetryPolicy::default(), request).await
+}
+
+struct Component;
+
+impl wit::Guest for Component {
+    fn generate(request: wit::NameRequest) -> Result<wit::Allocation, wit::NamingError> {
+        let parsed = NameRequest::parse(&request.application, &request.role, &request.environment)
+            .map_err(NamingError::from);
+        let result = match parsed {
+            Ok(request) => spin_sdk::http::run(generate(&request)),
+            Err(e) => Err(e),
+        };
+        result
+            .map(|a| wit::Allocation {
+                hostname: a.hostname,
+                number: a.number,
+            })
+            .map_err(|e| match e {
+                NamingError::InvalidInput(f) => wit::NamingError::InvalidInput(wit::FieldError {
+                    field: f.field,
+                    reason: f.reason,
+                }),
+                NamingError::NameTooLong { length } => {
+                    wit::NamingError::NameTooLong(length as u32)
+                }
+                NamingError::VaultUnavailable(m) => wit::NamingError::VaultUnavailable(m),
+                NamingError::VaultDenied(m) => wit::NamingError::VaultDenied(m),
+                NamingError::ContentionExhausted { attempts } => {
+                    wit::NamingError::ContentionExhausted(attempts)
+                }
+                NamingError::Misconfigured(m) => wit::NamingError::Misconfigured(m),
+            })
+    }
+}
+
+export!(Component);
+
+/// Reads the body, refusing it as soon as it exceeds [`MAX_BODY`].
+async fn read_body(req: IncomingRequest) -> Result<Vec<u8>, ApiError> {
+    let too_large = ApiError::PayloadTooLarge { limit: MAX_BODY };
+    let declared = req.headers().get(&"content-length".to_string());
+    if let Some(len) = declared.first() {
+        let len = std::str::from_utf8(len).ok().and_then(|s| s.parse::<usize>().ok());
+        if len.is_some_and(|len| len > MAX_BODY) {
+            return Err(too_large);
+        }
+    }
+    let mut body = Vec::new();
+    let mut stream = req.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::MalformedJson(format!("reading the body failed: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large);
+        }
+        body.extend(chunk);
+    }
+    Ok(body)
+}
+
+async fn route(req: IncomingRequest) -> Result<serde_json::Value, ApiError> {
+    let path_and_query = req.path_with_query().unwrap_or_default();
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    match path {
+        "/generate-name" => {
+            if req.method() != Method::Post {
+                return Err(ApiError::MethodNotAllowed { allow: "POST" });
+            }
+            let body = read_body(req).await?;
+            let request = request::parse_generate(&body)?;
+            let a = generate(&request).await?;
+            Ok(json!({
+                "hostname": a.hostname,
+                "number": a.number,
+                "application": request.application.as_str(),
+                "role": request.role.as_str(),
+                "environment": request.environment.as_str(),
+            }))
+        }
+        other => Err(ApiError::NotFound {
+            path: other.to_string(),
+        }),
+    }
+}
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    let (status, mut headers, body) = match route(req).await {
+        Ok(body) => (200, vec![], body),
+        Err(e) => {
+            let p = e.problem();
+            if p.status >= 500 {
+                // The detail is built without secrets (see `vault`), so it is safe to log.
+                eprintln!("hostnaming: {} {}", p.status, p.body["detail"]);
+            }
+            (p.status, p.headers, p.body)
+        }
+    };
+    let content_type = if status < 400 {
+        "application/json"
+    } else {
+        problem::CONTENT_TYPE
+    };
+    headers.push(("content-type", content_type.to_string()));
+    let fields: Vec<(String, Vec<u8>)> = headers
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into_bytes()))
+        .collect();
+    let response = OutgoingResponse::new(Fields::from_list(&fields).expect("static header names"));
+    response.set_status_code(status).expect("valid status");
+    if let Err(e) = out.set_with_body(response, body.to_string().into_bytes()).await {
+        eprintln!("hostnaming: writing the response failed: {e}");
+    }
+}

@@ -1,0 +1,178 @@
+//! Every way a request can fail, mapped to an HTTP status and an RFC 9457
+//! `application/problem+json` body in exactly one place.
+
+use serde_json::{json, Value};
+
+use crate::error::NamingError;
+use crate::validate::{FieldError, MAX_LABEL};
+
+/// Seconds a client should wait before retrying a 503.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    NotFound { path: String },
+    MethodNotAllowed { allow: &'static str },
+    PayloadTooLarge { limit: usize },
+    MalformedJson(String),
+    Naming(NamingError),
+}
+
+impl From<NamingError> for ApiError {
+    fn from(e: NamingError) -> Self {
+        Self::Naming(e)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        Self::Naming(NamingError::InvalidInput(e))
+    }
+}
+
+/// A response ready to send: status, extra headers and the problem document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Value,
+}
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+fn doc(kind: &str, title: &str, status: u16, detail: String) -> Value {
+    json!({
+        "type": format!("urn:hostnaming:problem:{kind}"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    })
+}
+
+impl ApiError {
+    pub fn problem(&self) -> Problem {
+        let retry = || vec![("retry-after", RETRY_AFTER_SECS.to_string())];
+        let (status, headers, body) = match self {
+            Self::NotFound { path } => (
+                404,
+                vec![],
+                doc("not-found", "Not Found", 404, format!("there is no route {path}")),
+            ),
+            Self::MethodNotAllowed { allow } => (
+                405,
+                vec![("allow", allow.to_string())],
+                doc(
+                    "method-not-allowed",
+                    "Method Not Allowed",
+                    405,
+                    format!("this route accepts {allow}"),
+                ),
+            ),
+            Self::PayloadTooLarge { limit } => (
+                413,
+                vec![],
+                doc(
+                    "payload-too-large",
+                    "Payload Too Large",
+                    413,
+                    format!("the body exceeds {limit} bytes"),
+                ),
+            ),
+            Self::MalformedJson(detail) => (
+                400,
+                vec![],
+                doc("malformed-body", "Malformed Body", 400, detail.clone()),
+            ),
+            Self::Naming(NamingError::InvalidInput(e)) => {
+                let mut body = doc("invalid-field", "Invalid Field", 400, e.to_string());
+                body["field"] = json!(e.field);
+                (400, vec![], body)
+            }
+            Self::Naming(NamingError::NameTooLong { length }) => {
+                let mut body = doc(
+                    "name-too-long",
+                    "Name Too Long",
+                    400,
+                    format!(
+                        "the next hostname for this tuple would be {length} characters; a \
+                         hostname is one DNS label of at most {MAX_LABEL}"
+                    ),
+                );
+                body["limit"] = json!(MAX_LABEL);
+                (400, vec![], body)
+            }
+            Self::Naming(NamingError::VaultUnavailable(m)) => (
+                503,
+                retry(),
+                doc("vault-unavailable", "Vault Unavailable", 503, m.clone()),
+            ),
+            Self::Naming(NamingError::VaultDenied(m)) => (
+                503,
+                retry(),
+                doc("vault-denied", "Vault Refused The Service", 503, m.clone()),
+            ),
+            Self::Naming(NamingError::ContentionExhausted { attempts }) => (
+                503,
+                retry(),
+                doc(
+                    "contention",
+                    "Too Much Contention",
+                    503,
+                    format!(
+                        "{attempts} check-and-set attempts lost to concurrent allocations \
+                         before the deadline; retry"
+                    ),
+                ),
+            ),
+            Self::Naming(NamingError::Misconfigured(m)) => (
+                500,
+                vec![],
+                doc("misconfigured", "Service Misconfigured", 500, m.clone()),
+            ),
+        };
+        Problem {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_field_is_a_400_that_names_the_field() {
+        let p = ApiError::from(FieldError::new("role", "is required")).problem();
+        assert_eq!(p.status, 400);
+        assert_eq!(p.body["field"], "role");
+        assert_eq!(p.body["detail"], "`role` is required");
+        assert_eq!(p.body["status"], 400);
+    }
+
+    #[test]
+    fn every_vault_side_failure_is_a_503_with_retry_after() {
+        for e in [
+            NamingError::VaultUnavailable("x".into()),
+            NamingError::VaultDenied("x".into()),
+            NamingError::ContentionExhausted { attempts: 3 },
+        ] {
+            let p = ApiError::from(e).problem();
+            assert_eq!(p.status, 503);
+            assert!(p.headers.contains(&("retry-after", "1".to_string())));
+        }
+    }
+
+    #[test]
+    fn a_wrong_method_names_the_allowed_ones() {
+        let p = ApiError::MethodNotAllowed { allow: "POST" }.problem();
+        assert_eq!((p.status, p.headers[0].clone()), (405, ("allow", "POST".to_string())));
+    }
+
+    #[test]
+    fn a_name_too_long_names_the_limit() {
+        let p = ApiError::from(NamingError::NameTooLong { length: 64 }).problem();
+        assert_eq!((p.status, p.body["limit"].clone()), (400, json!(63)));
+    }
+}

@@ -1,0 +1,109 @@
+//! Turning an HTTP body into a [`NameRequest`], naming the field at fault.
+//!
+//! The body is parsed as a generic JSON value first so that a missing field, a field of
+//! the wrong type and an unknown field each get their own message instead of serde's.
+
+use serde_json::Value;
+
+use crate::problem::ApiError;
+use crate::validate::{FieldError, NameRequest};
+
+/// Bodies above this are refused with 413 before parsing.
+pub const MAX_BODY: usize = 16 * 1024;
+
+const FIELDS: [&str; 3] = ["application", "role", "environment"];
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Parses and validates a `POST /generate-name` body.
+pub fn parse_generate(body: &[u8]) -> Result<NameRequest, ApiError> {
+    if body.len() > MAX_BODY {
+        return Err(ApiError::PayloadTooLarge { limit: MAX_BODY });
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(ApiError::MalformedJson(format!(
+            "the body must be a JSON object with application, role and environment, not {}",
+            kind(&value)
+        )));
+    };
+    if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(FieldError::new(
+            unknown.as_str(),
+            "is not a field of this request; expected application, role and environment",
+        )
+        .into());
+    }
+    let mut values = [""; 3];
+    for (slot, field) in values.iter_mut().zip(FIELDS) {
+        *slot = match map.get(field) {
+            None => return Err(FieldError::new(field, "is required").into()),
+            Some(Value::String(s)) => s,
+            Some(other) => {
+                return Err(
+                    FieldError::new(field, format!("must be a string, not {}", kind(other))).into(),
+                )
+            }
+        };
+    }
+    Ok(NameRequest::parse(values[0], values[1], values[2])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::NamingError;
+
+    fn field_of(body: &str) -> (String, String) {
+        match parse_generate(body.as_bytes()) {
+            Err(ApiError::Naming(NamingError::InvalidInput(e))) => (e.field, e.reason),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_complete_body_parses() {
+        let r = parse_generate(br#"{"application":"web","role":"app","environment":"prod"}"#).unwrap();
+        assert_eq!(r.hostname(1).unwrap(), "web-app-prod-vm1");
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        assert_eq!(field_of(r#"{"application":"web","role":"app"}"#), ("environment".into(), "is required".into()));
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_named_with_its_type() {
+        let (f, r) = field_of(r#"{"application":"web","role":7,"environment":"prod"}"#);
+        assert_eq!((f.as_str(), r.as_str()), ("role", "must be a string, not a number"));
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let (f, _) = field_of(r#"{"application":"web","role":"a","environment":"p","colour":"x"}"#);
+        assert_eq!(f, "colour");
+    }
+
+    #[test]
+    fn malformed_json_and_non_objects_are_malformed_bodies() {
+        assert!(matches!(parse_generate(b"{"), Err(ApiError::MalformedJson(m)) if m.contains("not valid JSON")));
+        assert!(matches!(parse_generate(b"[1]"), Err(ApiError::MalformedJson(m)) if m.contains("an array")));
+        assert!(matches!(parse_generate(b""), Err(ApiError::MalformedJson(_))));
+    }
+
+    #[test]
+    fn a_body_over_16_kib_is_too_large() {
+        let body = vec![b' '; MAX_BODY + 1];
+        assert_eq!(parse_generate(&body), Err(ApiError::PayloadTooLarge { limit: MAX_BODY }));
+    }
+}
