@@ -114,7 +114,12 @@ pub async fn allocate<E: Env>(
         let claim = vault::write(cfg, &registry_path(&hostname), 0, record);
         let reply = send(env, cfg, claim).await?;
         match vault::parse_write(cfg, "record the name", &reply) {
-            Ok(Written::Version(_)) => return Ok(Allocation { hostname, number: next }),
+            Ok(Written::Version(_)) => {
+                return Ok(Allocation {
+                    hostname,
+                    number: next,
+                })
+            }
             // Another tuple already holds this exact string: the number stays burned and
             // the loop takes the next one. No wait: nobody is racing us for it.
             Ok(Written::CasMismatch) => {
@@ -174,7 +179,10 @@ pub(crate) mod tests {
         }
 
         pub fn writes(&self) -> usize {
-            self.calls.iter().filter(|(m, _)| *m == Method::Post).count()
+            self.calls
+                .iter()
+                .filter(|(m, _)| *m == Method::Post)
+                .count()
         }
     }
 
@@ -187,12 +195,18 @@ pub(crate) mod tests {
             }
             let key = Self::key(&call.url);
             let current = self.store.get(&key).cloned();
-            let reply = |status, body: Value| Ok(Reply { status, body: body.to_string().into_bytes() });
+            let reply = |status, body: Value| {
+                Ok(Reply {
+                    status,
+                    body: body.to_string().into_bytes(),
+                })
+            };
             match call.method {
                 Method::Get => match current {
-                    Some((v, data)) => {
-                        reply(200, json!({"data": {"data": data, "metadata": {"version": v}}}))
-                    }
+                    Some((v, data)) => reply(
+                        200,
+                        json!({"data": {"data": data, "metadata": {"version": v}}}),
+                    ),
                     None => reply(404, json!({"errors": []})),
                 },
                 Method::Post => {
@@ -205,7 +219,10 @@ pub(crate) mod tests {
                     }
                     let version = self.store.get(&key).map_or(0, |(v, _)| *v);
                     if body["options"]["cas"].as_u64() != Some(version) {
-                        return reply(400, json!({"errors": ["check-and-set parameter did not match the current version"]}));
+                        return reply(
+                            400,
+                            json!({"errors": ["check-and-set parameter did not match the current version"]}),
+                        );
                     }
                     self.put(&key, body["data"].clone());
                     reply(200, json!({"data": {"version": version + 1}}))
@@ -220,7 +237,10 @@ pub(crate) mod tests {
             self.clock
         }
         fn random(&mut self) -> u64 {
-            self.seed = self.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.seed = self
+                .seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             self.seed >> 11
         }
         fn unix_time(&self) -> u64 {
@@ -241,8 +261,17 @@ pub(crate) mod tests {
     fn the_first_allocation_of_a_tuple_is_number_one_and_the_counter_then_holds_two() {
         let mut v = StubVault::default();
         let a = run(&mut v, "web", "app", "prod").unwrap();
-        assert_eq!(a, Allocation { hostname: "web-app-prod-vm1".into(), number: 1 });
-        assert_eq!(v.store["applications/web/app/prod/counter"].1, json!({"counter": 2}));
+        assert_eq!(
+            a,
+            Allocation {
+                hostname: "web-app-prod-vm1".into(),
+                number: 1
+            }
+        );
+        assert_eq!(
+            v.store["applications/web/app/prod/counter"].1,
+            json!({"counter": 2})
+        );
         let record = &v.store["names/web-app-prod-vm1"].1;
         assert_eq!(record["status"], "issued");
         assert_eq!(record["created_at"], "2026-11-27T19:30:45Z");
@@ -258,7 +287,10 @@ pub(crate) mod tests {
 
     #[test]
     fn a_lost_race_backs_off_and_takes_the_next_number() {
-        let mut v = StubVault { lose_races: 3, ..Default::default() };
+        let mut v = StubVault {
+            lose_races: 3,
+            ..Default::default()
+        };
         let a = run(&mut v, "web", "app", "prod").unwrap();
         // The rival took 1, 2 and 3 (in the stub, without registry records).
         assert_eq!(a.number, 4);
@@ -268,7 +300,10 @@ pub(crate) mod tests {
     #[test]
     fn a_name_already_recorded_by_another_tuple_is_skipped() {
         let mut v = StubVault::default();
-        assert_eq!(run(&mut v, "a-b", "c", "prod").unwrap().hostname, "a-b-c-prod-vm1");
+        assert_eq!(
+            run(&mut v, "a-b", "c", "prod").unwrap().hostname,
+            "a-b-c-prod-vm1"
+        );
         let other = run(&mut v, "a", "b-c", "prod").unwrap();
         assert_eq!(other.hostname, "a-b-c-prod-vm2");
         assert!(v.slept.is_empty(), "a taken name is not contention");
@@ -276,7 +311,10 @@ pub(crate) mod tests {
 
     #[test]
     fn endless_contention_ends_in_contention_exhausted_at_the_deadline() {
-        let mut v = StubVault { lose_races: u32::MAX, ..Default::default() };
+        let mut v = StubVault {
+            lose_races: u32::MAX,
+            ..Default::default()
+        };
         match run(&mut v, "web", "app", "prod") {
             Err(NamingError::ContentionExhausted { attempts }) => assert!(attempts > 10),
             other => panic!("{other:?}"),
@@ -286,7 +324,10 @@ pub(crate) mod tests {
 
     #[test]
     fn an_unreachable_vault_is_unavailable_and_says_where() {
-        let mut v = StubVault { down: true, ..Default::default() };
+        let mut v = StubVault {
+            down: true,
+            ..Default::default()
+        };
         match run(&mut v, "web", "app", "prod") {
             Err(NamingError::VaultUnavailable(m)) => assert!(m.contains("http://vault:8200")),
             other => panic!("{other:?}"),
@@ -297,17 +338,28 @@ pub(crate) mod tests {
     fn a_number_that_would_overflow_the_label_writes_nothing() {
         let mut v = StubVault::default();
         let (a, r, e) = ("a".repeat(20), "b".repeat(20), "c".repeat(17));
-        v.put(&format!("applications/{a}/{r}/{e}/counter"), json!({"counter": 10}));
+        v.put(
+            &format!("applications/{a}/{r}/{e}/counter"),
+            json!({"counter": 10}),
+        );
         let before = v.writes();
-        assert_eq!(run(&mut v, &a, &r, &e), Err(NamingError::NameTooLong { length: 64 }));
+        assert_eq!(
+            run(&mut v, &a, &r, &e),
+            Err(NamingError::NameTooLong { length: 64 })
+        );
         assert_eq!(v.writes(), before);
     }
 
     #[test]
     fn an_unreadable_counter_is_reported_not_overwritten() {
         let mut v = StubVault::default();
-        v.put("applications/web/app/prod/counter", json!({"counter": "many"}));
-        assert!(matches!(run(&mut v, "web", "app", "prod"), Err(NamingError::VaultUnavailable(m)) if m.contains("unusable")));
+        v.put(
+            "applications/web/app/prod/counter",
+            json!({"counter": "many"}),
+        );
+        assert!(
+            matches!(run(&mut v, "web", "app", "prod"), Err(NamingError::VaultUnavailable(m)) if m.contains("unusable"))
+        );
         assert_eq!(v.writes(), 0);
     }
 }

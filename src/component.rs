@@ -11,7 +11,8 @@ use futures::future::{select, Either};
 use futures::StreamExt;
 use serde_json::json;
 use spin_sdk::http::{
-    Fields, IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam,
+    ErrorCode, Fields, IncomingRequest, Method, OutgoingResponse, Request, Response,
+    ResponseOutparam, SendError,
 };
 use wasi::clocks::{monotonic_clock, wall_clock};
 
@@ -106,7 +107,9 @@ impl Env for SpinEnv {
             .uri(call.url)
             .header("x-vault-token", self.token.as_str());
         if let Some(body) = call.body {
-            builder.header("content-type", "application/json").body(body);
+            builder
+                .header("content-type", "application/json")
+                .body(body);
         }
         let sent = pin!(spin_sdk::http::send::<_, Response>(builder.build()));
         let timeout = pin!(sleep_until(
@@ -117,6 +120,11 @@ impl Env for SpinEnv {
                 status: *response.status(),
                 body: response.into_body(),
             }),
+            Either::Left((Err(SendError::Http(ErrorCode::HttpRequestDenied)), _)) => Err(
+                "the runtime refused the request: the Vault address is not in \
+                 allowed_outbound_hosts"
+                    .into(),
+            ),
             Either::Left((Err(e), _)) => Err(e.to_string()),
             Either::Right(_) => Err(format!("no answer within {CALL_TIMEOUT:?}")),
         }
@@ -166,9 +174,7 @@ impl wit::Guest for Component {
                     field: f.field,
                     reason: f.reason,
                 }),
-                NamingError::NameTooLong { length } => {
-                    wit::NamingError::NameTooLong(length as u32)
-                }
+                NamingError::NameTooLong { length } => wit::NamingError::NameTooLong(length as u32),
                 NamingError::VaultUnavailable(m) => wit::NamingError::VaultUnavailable(m),
                 NamingError::VaultDenied(m) => wit::NamingError::VaultDenied(m),
                 NamingError::ContentionExhausted { attempts } => {
@@ -184,9 +190,11 @@ export!(Component);
 /// Reads the body, refusing it as soon as it exceeds [`MAX_BODY`].
 async fn read_body(req: IncomingRequest) -> Result<Vec<u8>, ApiError> {
     let too_large = ApiError::PayloadTooLarge { limit: MAX_BODY };
-    let declared = req.headers().get(&"content-length".to_string());
+    let declared = req.headers().get("content-length");
     if let Some(len) = declared.first() {
-        let len = std::str::from_utf8(len).ok().and_then(|s| s.parse::<usize>().ok());
+        let len = std::str::from_utf8(len)
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok());
         if len.is_some_and(|len| len > MAX_BODY) {
             return Err(too_large);
         }
@@ -194,7 +202,8 @@ async fn read_body(req: IncomingRequest) -> Result<Vec<u8>, ApiError> {
     let mut body = Vec::new();
     let mut stream = req.into_body_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::MalformedJson(format!("reading the body failed: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::MalformedJson(format!("reading the body failed: {e}")))?;
         if body.len() + chunk.len() > MAX_BODY {
             return Err(too_large);
         }
@@ -253,7 +262,10 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         .collect();
     let response = OutgoingResponse::new(Fields::from_list(&fields).expect("static header names"));
     response.set_status_code(status).expect("valid status");
-    if let Err(e) = out.set_with_body(response, body.to_string().into_bytes()).await {
+    if let Err(e) = out
+        .set_with_body(response, body.to_string().into_bytes())
+        .await
+    {
         eprintln!("hostnaming: writing the response failed: {e}");
     }
 }

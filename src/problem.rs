@@ -56,7 +56,12 @@ impl ApiError {
             Self::NotFound { path } => (
                 404,
                 vec![],
-                doc("not-found", "Not Found", 404, format!("there is no route {path}")),
+                doc(
+                    "not-found",
+                    "Not Found",
+                    404,
+                    format!("there is no route {path}"),
+                ),
             ),
             Self::MethodNotAllowed { allow } => (
                 405,
@@ -167,7 +172,10 @@ mod tests {
     #[test]
     fn a_wrong_method_names_the_allowed_ones() {
         let p = ApiError::MethodNotAllowed { allow: "POST" }.problem();
-        assert_eq!((p.status, p.headers[0].clone()), (405, ("allow", "POST".to_string())));
+        assert_eq!(
+            (p.status, p.headers[0].clone()),
+            (405, ("allow", "POST".to_string()))
+        );
     }
 
     #[test]

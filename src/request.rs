@@ -50,9 +50,11 @@ pub fn parse_generate(body: &[u8]) -> Result<NameRequest, ApiError> {
             None => return Err(FieldError::new(field, "is required").into()),
             Some(Value::String(s)) => s,
             Some(other) => {
-                return Err(
-                    FieldError::new(field, format!("must be a string, not {}", kind(other))).into(),
+                return Err(FieldError::new(
+                    field,
+                    format!("must be a string, not {}", kind(other)),
                 )
+                .into())
             }
         };
     }
@@ -73,19 +75,26 @@ mod tests {
 
     #[test]
     fn a_complete_body_parses() {
-        let r = parse_generate(br#"{"application":"web","role":"app","environment":"prod"}"#).unwrap();
+        let r =
+            parse_generate(br#"{"application":"web","role":"app","environment":"prod"}"#).unwrap();
         assert_eq!(r.hostname(1).unwrap(), "web-app-prod-vm1");
     }
 
     #[test]
     fn a_missing_field_is_named() {
-        assert_eq!(field_of(r#"{"application":"web","role":"app"}"#), ("environment".into(), "is required".into()));
+        assert_eq!(
+            field_of(r#"{"application":"web","role":"app"}"#),
+            ("environment".into(), "is required".into())
+        );
     }
 
     #[test]
     fn a_field_of_the_wrong_type_is_named_with_its_type() {
         let (f, r) = field_of(r#"{"application":"web","role":7,"environment":"prod"}"#);
-        assert_eq!((f.as_str(), r.as_str()), ("role", "must be a string, not a number"));
+        assert_eq!(
+            (f.as_str(), r.as_str()),
+            ("role", "must be a string, not a number")
+        );
     }
 
     #[test]
@@ -96,14 +105,24 @@ mod tests {
 
     #[test]
     fn malformed_json_and_non_objects_are_malformed_bodies() {
-        assert!(matches!(parse_generate(b"{"), Err(ApiError::MalformedJson(m)) if m.contains("not valid JSON")));
-        assert!(matches!(parse_generate(b"[1]"), Err(ApiError::MalformedJson(m)) if m.contains("an array")));
-        assert!(matches!(parse_generate(b""), Err(ApiError::MalformedJson(_))));
+        assert!(
+            matches!(parse_generate(b"{"), Err(ApiError::MalformedJson(m)) if m.contains("not valid JSON"))
+        );
+        assert!(
+            matches!(parse_generate(b"[1]"), Err(ApiError::MalformedJson(m)) if m.contains("an array"))
+        );
+        assert!(matches!(
+            parse_generate(b""),
+            Err(ApiError::MalformedJson(_))
+        ));
     }
 
     #[test]
     fn a_body_over_16_kib_is_too_large() {
         let body = vec![b' '; MAX_BODY + 1];
-        assert_eq!(parse_generate(&body), Err(ApiError::PayloadTooLarge { limit: MAX_BODY }));
+        assert_eq!(
+            parse_generate(&body),
+            Err(ApiError::PayloadTooLarge { limit: MAX_BODY })
+        );
     }
 }

@@ -145,7 +145,10 @@ mod tests {
 
     #[test]
     fn lowercase_letters_digits_and_inner_hyphens_are_accepted() {
-        assert_eq!(Fragment::parse("role", "web-2a").unwrap().as_str(), "web-2a");
+        assert_eq!(
+            Fragment::parse("role", "web-2a").unwrap().as_str(),
+            "web-2a"
+        );
     }
 
     #[test]
@@ -161,7 +164,12 @@ mod tests {
     #[test]
     fn spaces_dots_slashes_and_underscores_are_rejected() {
         assert!(err("role", "a b").contains("whitespace"));
-        for (value, c) in [("a.b", "'.'"), ("a/b", "'/'"), ("a_b", "'_'"), ("café", "'é'")] {
+        for (value, c) in [
+            ("a.b", "'.'"),
+            ("a/b", "'/'"),
+            ("a_b", "'_'"),
+            ("café", "'é'"),
+        ] {
             assert!(err("role", value).contains(c), "{value}");
         }
     }

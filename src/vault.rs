@@ -180,15 +180,18 @@ pub fn parse_read(cfg: &VaultConfig, what: &str, reply: &Reply) -> Result<Secret
                 .and_then(|b| b.pointer("/data/data"))
                 .and_then(Value::as_object)
                 .cloned();
-            let version = metadata_version
-                .ok_or_else(|| Fault::Unexpected(format!("Vault's answer to {what} has no version")))?;
+            let version = metadata_version.ok_or_else(|| {
+                Fault::Unexpected(format!("Vault's answer to {what} has no version"))
+            })?;
             Ok(Secret { version, data })
         }
         // KV v2 answers 404 both for a key that never existed (no body data) and for one
         // whose latest version was deleted (metadata still there, and a CAS write must
         // name that version). A missing mount also reads as 404 here; the write that
         // follows tells it apart.
-        404 if body.as_ref().and_then(|b| b.get("errors")).is_some() || metadata_version.is_some() => {
+        404 if body.as_ref().and_then(|b| b.get("errors")).is_some()
+            || metadata_version.is_some() =>
+        {
             Ok(Secret {
                 version: metadata_version.unwrap_or(0),
                 data: None,
@@ -250,15 +253,24 @@ mod tests {
 
     #[test]
     fn an_address_without_a_scheme_or_with_a_path_is_refused() {
-        assert!(VaultConfig::parse("127.0.0.1:8200", "m").unwrap_err().contains("vault_addr"));
-        assert!(VaultConfig::parse("http://v:8200/x", "m").unwrap_err().contains("without a path"));
-        assert!(VaultConfig::parse("http://v", "a b").unwrap_err().contains("vault_mount"));
+        assert!(VaultConfig::parse("127.0.0.1:8200", "m")
+            .unwrap_err()
+            .contains("vault_addr"));
+        assert!(VaultConfig::parse("http://v:8200/x", "m")
+            .unwrap_err()
+            .contains("without a path"));
+        assert!(VaultConfig::parse("http://v", "a b")
+            .unwrap_err()
+            .contains("vault_mount"));
     }
 
     #[test]
     fn writes_name_the_version_they_replace() {
         let call = write(&cfg(), "a/counter", 3, json!({"counter": 5}));
-        assert_eq!(call.url, "http://127.0.0.1:8200/v1/hostnaming/data/a/counter");
+        assert_eq!(
+            call.url,
+            "http://127.0.0.1:8200/v1/hostnaming/data/a/counter"
+        );
         let body: Value = serde_json::from_slice(&call.body.unwrap()).unwrap();
         assert_eq!(body, json!({"options": {"cas": 3}, "data": {"counter": 5}}));
     }
@@ -266,14 +278,27 @@ mod tests {
     #[test]
     fn a_missing_key_reads_as_version_zero() {
         let s = parse_read(&cfg(), "read", &reply(404, json!({"errors": []}))).unwrap();
-        assert_eq!(s, Secret { version: 0, data: None });
+        assert_eq!(
+            s,
+            Secret {
+                version: 0,
+                data: None
+            }
+        );
     }
 
     #[test]
     fn a_deleted_key_reads_as_its_last_version_without_data() {
-        let body = json!({"data": {"data": null, "metadata": {"version": 4, "deletion_time": "x"}}});
+        let body =
+            json!({"data": {"data": null, "metadata": {"version": 4, "deletion_time": "x"}}});
         let s = parse_read(&cfg(), "read", &reply(404, body)).unwrap();
-        assert_eq!(s, Secret { version: 4, data: None });
+        assert_eq!(
+            s,
+            Secret {
+                version: 4,
+                data: None
+            }
+        );
     }
 
     #[test]
@@ -286,20 +311,34 @@ mod tests {
 
     #[test]
     fn a_cas_mismatch_is_told_apart_from_other_bad_requests() {
-        let mismatch = json!({"errors": ["check-and-set parameter did not match the current version"]});
-        assert_eq!(parse_write(&cfg(), "w", &reply(400, mismatch)), Ok(Written::CasMismatch));
+        let mismatch =
+            json!({"errors": ["check-and-set parameter did not match the current version"]});
+        assert_eq!(
+            parse_write(&cfg(), "w", &reply(400, mismatch)),
+            Ok(Written::CasMismatch)
+        );
         let other = json!({"errors": ["something else"]});
-        assert!(matches!(parse_write(&cfg(), "w", &reply(400, other)), Err(Fault::Unexpected(_))));
+        assert!(matches!(
+            parse_write(&cfg(), "w", &reply(400, other)),
+            Err(Fault::Unexpected(_))
+        ));
     }
 
     #[test]
     fn sealed_denied_and_missing_mount_are_classified() {
         let sealed = reply(503, json!({"errors": ["Vault is sealed"]}));
-        assert_eq!(parse_write(&cfg(), "w", &sealed), Err(Fault::Unavailable("Vault is sealed".into())));
+        assert_eq!(
+            parse_write(&cfg(), "w", &sealed),
+            Err(Fault::Unavailable("Vault is sealed".into()))
+        );
         let denied = reply(403, json!({"errors": ["permission denied"]}));
-        assert!(matches!(parse_write(&cfg(), "w", &denied), Err(Fault::Denied(m)) if m.contains("refused")));
+        assert!(
+            matches!(parse_write(&cfg(), "w", &denied), Err(Fault::Denied(m)) if m.contains("refused"))
+        );
         let nohandler = reply(404, json!({"errors": ["no handler for route \"x\""]}));
-        assert!(matches!(parse_write(&cfg(), "w", &nohandler), Err(Fault::MountMissing(m)) if m.contains("bootstrap")));
+        assert!(
+            matches!(parse_write(&cfg(), "w", &nohandler), Err(Fault::MountMissing(m)) if m.contains("bootstrap"))
+        );
     }
 
     #[test]

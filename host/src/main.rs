@@ -42,7 +42,11 @@ async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Serve { listen, manifest } => {
             let manifest = Manifest::load(&manifest, &HashMap::new(), |n| std::env::var(n).ok())?;
-            let vault = manifest.variables.get("vault_addr").cloned().unwrap_or_default();
+            let vault = manifest
+                .variables
+                .get("vault_addr")
+                .cloned()
+                .unwrap_or_default();
             let app = Arc::new(App::load(manifest)?);
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
@@ -63,8 +67,12 @@ async fn main() -> Result<()> {
         } => {
             let vault = VaultClient::new(&vault_addr, &vault_token)?;
             match bootstrap(&vault, &mount).await? {
-                Bootstrapped::Created => eprintln!("hostnaming: created KV v2 mount {mount}/ (cas_required)"),
-                Bootstrapped::AlreadyThere => eprintln!("hostnaming: KV v2 mount {mount}/ already there (cas_required)"),
+                Bootstrapped::Created => {
+                    eprintln!("hostnaming: created KV v2 mount {mount}/ (cas_required)")
+                }
+                Bootstrapped::AlreadyThere => {
+                    eprintln!("hostnaming: KV v2 mount {mount}/ already there (cas_required)")
+                }
             }
             Ok(())
         }

@@ -117,7 +117,10 @@ impl AllowedHost {
             Some((h, "*")) => (h, None),
             Some((h, p)) => (
                 h,
-                Some(p.parse().with_context(|| format!("bad port in {entry:?}"))?),
+                Some(
+                    p.parse()
+                        .with_context(|| format!("bad port in {entry:?}"))?,
+                ),
             ),
             None => (authority, default_port(scheme)),
         };
@@ -310,7 +313,9 @@ vault_mount = "{{ vault_mount }}"
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let m = Manifest::load(&path, &overrides, |n| {
-            env.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
+            env.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
         });
         std::fs::remove_file(&path).unwrap();
         m
@@ -324,9 +329,14 @@ vault_mount = "{{ vault_mount }}"
 
     #[test]
     fn a_missing_required_variable_fails_naming_the_variable_and_how_to_set_it() {
-        let e = load(&[("vault_addr", "http://v:1")], &[]).unwrap_err().to_string();
+        let e = load(&[("vault_addr", "http://v:1")], &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`vault_token`"), "{e}");
-        assert!(e.contains("SPIN_VARIABLE_VAULT_TOKEN or VAULT_TOKEN"), "{e}");
+        assert!(
+            e.contains("SPIN_VARIABLE_VAULT_TOKEN or VAULT_TOKEN"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -348,7 +358,14 @@ vault_mount = "{{ vault_mount }}"
 
     #[test]
     fn allowed_outbound_hosts_are_rendered_and_enforced() {
-        let m = load(&[("vault_addr", "http://127.0.0.1:8200"), ("vault_token", "t")], &[]).unwrap();
+        let m = load(
+            &[
+                ("vault_addr", "http://127.0.0.1:8200"),
+                ("vault_token", "t"),
+            ],
+            &[],
+        )
+        .unwrap();
         assert!(m.allows(&"http://127.0.0.1:8200/v1/x".parse().unwrap()));
         assert!(!m.allows(&"http://127.0.0.1:8201/v1/x".parse().unwrap()));
         assert!(!m.allows(&"https://127.0.0.1:8200/v1/x".parse().unwrap()));

