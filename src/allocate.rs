@@ -1,26 +1,32 @@
 //! The allocation algorithm, generic over how Vault is reached.
 //!
 //! 1. Read the tuple's counter (`counter` = the next number; absent means 1).
-//! 2. Check the name fits a label, then write `counter + 1` with cas = the version read.
-//!    A lost race waits (jittered backoff) and starts over.
-//! 3. Claim the name in the registry (`names/{hostname}`, cas = 0: create only). If the
-//!    name is already there, some other tuple produced the same string; the number is
-//!    burned and the loop takes the next one.
+//! 2. Check the names fit a label, then write `counter + count` with cas = the version
+//!    read. A lost race waits (jittered backoff) and starts over.
+//! 3. With an idempotency key, record the reserved names in the key's record first.
+//! 4. Claim each name in the registry (cas = 0: create only). A name already there belongs
+//!    to another tuple that spells the same string (or, with a key, to this key's earlier
+//!    attempt); a foreign one is skipped and replaced by a fresh number.
 //!
-//! A crash between 2 and 3 burns a number, never reuses one; nothing is ever issued
-//! without its registry record.
+//! A crash between two writes burns numbers, never reuses one; nothing is issued without
+//! its registry record, and a key's names are fixed before the first is claimed.
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::error::NamingError;
+use crate::idempotency::{self, IdempotencyKey, KeyRecord, KeyState, Reserved};
+use crate::registry::{self, NameRecord, Status};
 use crate::retry::RetryPolicy;
 use crate::validate::{NameRequest, TooLong};
-use crate::vault::{self, Call, Fault, Reply, VaultConfig, Written};
+use crate::vault::{self, Call, Fault, Reply, Secret, VaultConfig, Written};
 
 /// The counter field the proof of concept wrote; kept for compatibility.
 pub const COUNTER_FIELD: &str = "counter";
+
+/// Bulk requests may ask for at most this many names at once.
+pub const MAX_COUNT: u32 = 100;
 
 /// Everything the algorithm needs from the world, so it runs natively under a stub and in
 /// the component over wasi:http.
@@ -34,8 +40,34 @@ pub trait Env {
     fn elapsed(&self) -> Duration;
     /// A uniformly random u64, for jitter.
     fn random(&mut self) -> u64;
-    /// Wall-clock seconds since the Unix epoch, for records.
-    fn unix_time(&self) -> u64;
+    /// Wall-clock milliseconds since the Unix epoch, for records and leases.
+    fn unix_millis(&self) -> u64;
+}
+
+/// How allocations behave; the defaults suit production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub retry: RetryPolicy,
+    /// How long a pending idempotency key belongs to the request that holds it. Must
+    /// exceed the time one allocation can take, or a slow request could be taken over.
+    pub lease: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a caller asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Order<'a> {
+    pub request: &'a NameRequest,
+    pub count: u32,
+    pub key: Option<&'a IdempotencyKey>,
 }
 
 /// A name that was issued and recorded.
@@ -45,29 +77,81 @@ pub struct Allocation {
     pub number: u64,
 }
 
-fn registry_path(hostname: &str) -> String {
-    format!("names/{hostname}")
+/// The answer to an [`Order`]: its names, and whether they were issued by an earlier
+/// request with the same idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub names: Vec<Allocation>,
+    pub replayed: bool,
 }
 
-async fn send<E: Env>(env: &mut E, cfg: &VaultConfig, call: Call) -> Result<Reply, NamingError> {
+fn grant(names: &[Reserved], replayed: bool) -> Grant {
+    Grant {
+        names: names
+            .iter()
+            .map(|r| Allocation {
+                hostname: r.hostname.clone(),
+                number: r.number,
+            })
+            .collect(),
+        replayed,
+    }
+}
+
+pub(crate) async fn send<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    call: Call,
+) -> Result<Reply, NamingError> {
     env.send(call).await.map_err(|e| {
         NamingError::VaultUnavailable(format!("Vault at {} is unreachable: {e}", cfg.addr))
     })
 }
 
-/// Issues the next name for `request`.
-pub async fn allocate<E: Env>(
+pub(crate) async fn read<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    path: &str,
+    what: &str,
+) -> Result<Secret, NamingError> {
+    let reply = send(env, cfg, vault::read(cfg, path)).await?;
+    Ok(vault::parse_read(cfg, what, &reply)?)
+}
+
+pub(crate) async fn write<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    path: &str,
+    cas: u64,
+    data: Value,
+    what: &str,
+) -> Result<Written, NamingError> {
+    let reply = send(env, cfg, vault::write(cfg, path, cas, data)).await?;
+    match vault::parse_write(cfg, what, &reply) {
+        Err(Fault::MountMissing(m)) | Err(Fault::Unexpected(m)) => {
+            Err(NamingError::VaultUnavailable(m))
+        }
+        other => Ok(other?),
+    }
+}
+
+fn now(env: &impl Env) -> String {
+    crate::time::rfc3339(env.unix_millis() / 1000)
+}
+
+/// Takes `count` consecutive numbers from the tuple's counter.
+async fn advance<E: Env>(
     env: &mut E,
     cfg: &VaultConfig,
     policy: &RetryPolicy,
     request: &NameRequest,
-) -> Result<Allocation, NamingError> {
+    count: u32,
+    attempts: &mut u32,
+) -> Result<Vec<Reserved>, NamingError> {
     let counter_path = request.counter_path();
-    let mut attempts: u32 = 0;
     loop {
-        attempts += 1;
-        let reply = send(env, cfg, vault::read(cfg, &counter_path)).await?;
-        let secret = vault::parse_read(cfg, "read the counter", &reply)?;
+        *attempts += 1;
+        let secret = read(env, cfg, &counter_path, "read the counter").await?;
         let next = match &secret.data {
             Some(data) => vault::counter_value(data, COUNTER_FIELD).map_err(|e| {
                 NamingError::VaultUnavailable(format!(
@@ -77,62 +161,266 @@ pub async fn allocate<E: Env>(
             })?,
             None => 1,
         };
-        let hostname = request
-            .hostname(next)
+        let exhausted =
+            || NamingError::VaultUnavailable(format!("the counter at {counter_path} is exhausted"));
+        let following = next.checked_add(u64::from(count)).ok_or_else(exhausted)?;
+        // The longest name is the last one; checking it before writing keeps a refused
+        // request from touching Vault.
+        request
+            .hostname(following - 1)
             .map_err(|TooLong { length }| NamingError::NameTooLong { length })?;
-        let following = next.checked_add(1).ok_or_else(|| {
-            NamingError::VaultUnavailable(format!("the counter at {counter_path} is exhausted"))
-        })?;
-
-        let advance = vault::write(
+        let data = json!({ COUNTER_FIELD: following });
+        match write(
+            env,
             cfg,
             &counter_path,
             secret.version,
-            json!({ COUNTER_FIELD: following }),
-        );
-        let reply = send(env, cfg, advance).await?;
-        match vault::parse_write(cfg, "advance the counter", &reply)? {
-            Written::Version(_) => {}
-            Written::CasMismatch => {
-                match policy.delay(attempts, env.elapsed(), env.random()) {
-                    Some(wait) => env.sleep(wait).await,
-                    None => return Err(NamingError::ContentionExhausted { attempts }),
+            data,
+            "advance the counter",
+        )
+        .await?
+        {
+            Written::Version(_) => {
+                return Ok((next..following)
+                    .map(|number| Reserved {
+                        number,
+                        hostname: request.hostname(number).expect("checked above"),
+                    })
+                    .collect())
+            }
+            Written::CasMismatch => match policy.delay(*attempts, env.elapsed(), env.random()) {
+                Some(wait) => env.sleep(wait).await,
+                None => {
+                    return Err(NamingError::ContentionExhausted {
+                        attempts: *attempts,
+                    })
                 }
-                continue;
-            }
-        }
-
-        let record = json!({
-            "hostname": hostname,
-            "application": request.application.as_str(),
-            "role": request.role.as_str(),
-            "environment": request.environment.as_str(),
-            "number": next,
-            "status": "issued",
-            "created_at": crate::time::rfc3339(env.unix_time()),
-        });
-        let claim = vault::write(cfg, &registry_path(&hostname), 0, record);
-        let reply = send(env, cfg, claim).await?;
-        match vault::parse_write(cfg, "record the name", &reply) {
-            Ok(Written::Version(_)) => {
-                return Ok(Allocation {
-                    hostname,
-                    number: next,
-                })
-            }
-            // Another tuple already holds this exact string: the number stays burned and
-            // the loop takes the next one. No wait: nobody is racing us for it.
-            Ok(Written::CasMismatch) => {
-                if env.elapsed() >= policy.deadline {
-                    return Err(NamingError::ContentionExhausted { attempts });
-                }
-            }
-            Err(Fault::MountMissing(m)) | Err(Fault::Unexpected(m)) => {
-                return Err(NamingError::VaultUnavailable(m))
-            }
-            Err(f) => return Err(f.into()),
+            },
         }
     }
+}
+
+/// Claims one name in the registry. `Ok(false)`: the name belongs to someone else.
+async fn claim<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    request: &NameRequest,
+    name: &Reserved,
+    key: Option<&IdempotencyKey>,
+) -> Result<bool, NamingError> {
+    let record = NameRecord {
+        hostname: name.hostname.clone(),
+        application: request.application.as_str().into(),
+        role: request.role.as_str().into(),
+        environment: request.environment.as_str().into(),
+        number: name.number,
+        status: Status::Issued,
+        created_at: now(env),
+        idempotency_key: key.map(|k| k.as_str().to_string()),
+        released_at: None,
+    };
+    let path = registry::path(&name.hostname);
+    match write(env, cfg, &path, 0, record.to_value(), "record the name").await? {
+        Written::Version(_) => Ok(true),
+        Written::CasMismatch => {
+            let Some(key) = key else { return Ok(false) };
+            // With a key, the name may have been claimed by this key's earlier attempt.
+            let existing = read(env, cfg, &path, "read a name record").await?;
+            let owner = existing
+                .data
+                .as_ref()
+                .and_then(|d| NameRecord::from_data(d).ok())
+                .and_then(|r| r.idempotency_key);
+            Ok(owner.as_deref() == Some(key.as_str()))
+        }
+    }
+}
+
+/// Issues the names for `order`.
+pub async fn allocate<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    settings: &Settings,
+    order: Order<'_>,
+) -> Result<Grant, NamingError> {
+    match order.key {
+        None => allocate_unkeyed(env, cfg, settings, order).await,
+        Some(key) => allocate_keyed(env, cfg, settings, order, key).await,
+    }
+}
+
+async fn allocate_unkeyed<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    settings: &Settings,
+    order: Order<'_>,
+) -> Result<Grant, NamingError> {
+    let mut attempts = 0;
+    let mut issued = Vec::new();
+    while issued.len() < order.count as usize {
+        let missing = order.count - issued.len() as u32;
+        let batch = advance(
+            env,
+            cfg,
+            &settings.retry,
+            order.request,
+            missing,
+            &mut attempts,
+        )
+        .await?;
+        for name in batch {
+            if claim(env, cfg, order.request, &name, None).await? {
+                issued.push(name);
+            }
+        }
+        if issued.len() < order.count as usize && env.elapsed() >= settings.retry.deadline {
+            return Err(NamingError::ContentionExhausted { attempts });
+        }
+    }
+    Ok(grant(&issued, false))
+}
+
+/// Owns the key's record, or learns that it was answered already.
+enum Held {
+    Owned { version: u64, record: KeyRecord },
+    Answered(Vec<Reserved>),
+}
+
+async fn hold_key<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    settings: &Settings,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+) -> Result<Held, NamingError> {
+    let path = key.path();
+    let lease_until = |env: &E| env.unix_millis() + settings.lease.as_millis() as u64;
+    let mut cas = 0;
+    loop {
+        let record = KeyRecord {
+            key: key.as_str().into(),
+            fingerprint: fingerprint.into(),
+            state: KeyState::Pending,
+            lease_until: lease_until(env),
+            names: Vec::new(),
+            created_at: now(env),
+        };
+        if let Written::Version(version) = write(
+            env,
+            cfg,
+            &path,
+            cas,
+            record.to_value(),
+            "record the idempotency key",
+        )
+        .await?
+        {
+            return Ok(Held::Owned { version, record });
+        }
+        let secret = read(env, cfg, &path, "read the idempotency key").await?;
+        let Some(data) = secret.data else {
+            cas = secret.version; // deleted by hand: start afresh on top of it
+            continue;
+        };
+        let mut record = KeyRecord::from_data(&data).map_err(NamingError::VaultUnavailable)?;
+        if record.fingerprint != fingerprint {
+            return Err(NamingError::IdempotencyMismatch);
+        }
+        if record.state == KeyState::Done {
+            return Ok(Held::Answered(record.names));
+        }
+        if record.lease_until > env.unix_millis() {
+            return Err(NamingError::InFlight);
+        }
+        // The holder died or stalled past its lease: take over its reservation.
+        record.lease_until = lease_until(env);
+        match write(
+            env,
+            cfg,
+            &path,
+            secret.version,
+            record.to_value(),
+            "take over the idempotency key",
+        )
+        .await?
+        {
+            Written::Version(version) => return Ok(Held::Owned { version, record }),
+            Written::CasMismatch => return Err(NamingError::InFlight),
+        }
+    }
+}
+
+async fn allocate_keyed<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    settings: &Settings,
+    order: Order<'_>,
+    key: &IdempotencyKey,
+) -> Result<Grant, NamingError> {
+    let fingerprint = idempotency::fingerprint(order.request, order.count);
+    let (mut version, mut record) = match hold_key(env, cfg, settings, key, &fingerprint).await? {
+        Held::Answered(names) => return Ok(grant(&names, true)),
+        Held::Owned { version, record } => (version, record),
+    };
+    let path = key.path();
+    let mut attempts = 0;
+    let mut claimed: Vec<Reserved> = Vec::new();
+    let mut to_claim = std::mem::take(&mut record.names);
+    loop {
+        for name in to_claim.drain(..) {
+            if claim(env, cfg, order.request, &name, Some(key)).await? {
+                claimed.push(name);
+            }
+        }
+        if claimed.len() == order.count as usize {
+            break;
+        }
+        if attempts > 0 && env.elapsed() >= settings.retry.deadline {
+            return Err(NamingError::ContentionExhausted { attempts });
+        }
+        let missing = order.count - claimed.len() as u32;
+        to_claim = advance(
+            env,
+            cfg,
+            &settings.retry,
+            order.request,
+            missing,
+            &mut attempts,
+        )
+        .await?;
+        // The reservation is recorded before any of it is claimed, so whoever takes the
+        // key over after a crash claims these same names rather than new ones.
+        record.names = claimed.iter().chain(&to_claim).cloned().collect();
+        record.lease_until = env.unix_millis() + settings.lease.as_millis() as u64;
+        match write(
+            env,
+            cfg,
+            &path,
+            version,
+            record.to_value(),
+            "reserve names for the idempotency key",
+        )
+        .await?
+        {
+            Written::Version(v) => version = v,
+            Written::CasMismatch => return Err(NamingError::InFlight),
+        }
+    }
+    claimed.sort_by_key(|n| n.number);
+    record.names = claimed.clone();
+    record.state = KeyState::Done;
+    // A lost race here means our lease ran out and another request took the key over; it
+    // finishes with these same names, so ours is still the right answer.
+    write(
+        env,
+        cfg,
+        &path,
+        version,
+        record.to_value(),
+        "complete the idempotency key",
+    )
+    .await?;
+    Ok(grant(&claimed, false))
 }
 
 #[cfg(test)]
@@ -193,6 +481,36 @@ pub(crate) mod tests {
             if self.down {
                 return Err("connection refused".into());
             }
+            if call.url.contains("?list=true") {
+                let dir = call
+                    .url
+                    .split("/metadata/")
+                    .nth(1)
+                    .unwrap()
+                    .trim_end_matches("?list=true");
+                let mut keys: Vec<String> = self
+                    .store
+                    .keys()
+                    .filter_map(|k| k.strip_prefix(dir))
+                    .map(|rest| match rest.split_once('/') {
+                        Some((d, _)) => format!("{d}/"),
+                        None => rest.to_string(),
+                    })
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                return if keys.is_empty() {
+                    Ok(Reply {
+                        status: 404,
+                        body: b"{\"errors\":[]}".to_vec(),
+                    })
+                } else {
+                    Ok(Reply {
+                        status: 200,
+                        body: json!({"data": {"keys": keys}}).to_string().into_bytes(),
+                    })
+                };
+            }
             let key = Self::key(&call.url);
             let current = self.store.get(&key).cloned();
             let reply = |status, body: Value| {
@@ -243,8 +561,8 @@ pub(crate) mod tests {
                 .wrapping_add(1442695040888963407);
             self.seed >> 11
         }
-        fn unix_time(&self) -> u64 {
-            1_795_807_845
+        fn unix_millis(&self) -> u64 {
+            1_795_807_845_000 + self.clock.as_millis() as u64
         }
     }
 
@@ -252,9 +570,148 @@ pub(crate) mod tests {
         VaultConfig::parse("http://vault:8200", "hostnaming").unwrap()
     }
 
+    fn order(
+        vault: &mut StubVault,
+        (a, r, e): (&str, &str, &str),
+        count: u32,
+        key: Option<&str>,
+    ) -> Result<Grant, NamingError> {
+        let request = NameRequest::parse(a, r, e).unwrap();
+        let key = key.map(|k| IdempotencyKey::parse(k).unwrap());
+        let order = Order {
+            request: &request,
+            count,
+            key: key.as_ref(),
+        };
+        block_on(allocate(vault, &cfg(), &Settings::default(), order))
+    }
+
     fn run(vault: &mut StubVault, a: &str, r: &str, e: &str) -> Result<Allocation, NamingError> {
-        let req = NameRequest::parse(a, r, e).unwrap();
-        block_on(allocate(vault, &cfg(), &RetryPolicy::default(), &req))
+        let grant = order(vault, (a, r, e), 1, None)?;
+        assert!(!grant.replayed);
+        Ok(grant.names.into_iter().next().unwrap())
+    }
+
+    fn hostnames(g: &Grant) -> Vec<&str> {
+        g.names.iter().map(|n| n.hostname.as_str()).collect()
+    }
+
+    const WEB: (&str, &str, &str) = ("web", "app", "prod");
+
+    #[test]
+    fn a_bulk_order_takes_consecutive_numbers_in_one_counter_advance() {
+        let mut v = StubVault::default();
+        let g = order(&mut v, WEB, 3, None).unwrap();
+        assert_eq!(
+            hostnames(&g),
+            ["web-app-prod-vm1", "web-app-prod-vm2", "web-app-prod-vm3"]
+        );
+        let counter_writes = v
+            .calls
+            .iter()
+            .filter(|(m, u)| *m == Method::Post && u.ends_with("/counter"))
+            .count();
+        assert_eq!(counter_writes, 1);
+        assert_eq!(
+            v.store["applications/web/app/prod/counter"].1,
+            json!({"counter": 4})
+        );
+    }
+
+    #[test]
+    fn a_repeated_key_with_the_same_payload_replays_the_same_names() {
+        let mut v = StubVault::default();
+        let first = order(&mut v, WEB, 2, Some("k1")).unwrap();
+        let again = order(&mut v, WEB, 2, Some("k1")).unwrap();
+        assert!(!first.replayed && again.replayed);
+        assert_eq!(first.names, again.names);
+        assert_eq!(
+            v.store["applications/web/app/prod/counter"].1,
+            json!({"counter": 3})
+        );
+        assert_eq!(v.store["names/web-app-prod-vm1"].1["idempotency_key"], "k1");
+    }
+
+    #[test]
+    fn the_same_key_with_another_payload_is_refused() {
+        let mut v = StubVault::default();
+        order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(
+            order(&mut v, ("web", "app", "dev"), 1, Some("k1")),
+            Err(NamingError::IdempotencyMismatch)
+        );
+        assert_eq!(
+            order(&mut v, WEB, 2, Some("k1")),
+            Err(NamingError::IdempotencyMismatch)
+        );
+    }
+
+    fn pending(v: &mut StubVault, key: &str, lease_until: u64, names: Value) {
+        let k = IdempotencyKey::parse(key).unwrap();
+        let record = json!({
+            "key": key,
+            "fingerprint": idempotency::fingerprint(&NameRequest::parse("web", "app", "prod").unwrap(), 1),
+            "state": "pending", "lease_until": lease_until, "names": names,
+            "created_at": "2026-11-27T19:30:45Z",
+        });
+        v.put(&k.path(), record);
+    }
+
+    #[test]
+    fn a_key_whose_holder_is_still_within_its_lease_is_in_flight() {
+        let mut v = StubVault::default();
+        pending(&mut v, "k1", u64::MAX, json!([]));
+        assert_eq!(
+            order(&mut v, WEB, 1, Some("k1")),
+            Err(NamingError::InFlight)
+        );
+        assert_eq!(v.writes(), 1, "only the refused create");
+    }
+
+    /// The state a holder of key `k1` leaves when it dies after advancing the counter to
+    /// 8, recording number 7 as its reservation, and finding `names/web-app-prod-vm7`
+    /// written with `owner` (its own claim, or a colliding tuple's).
+    fn died_holding_vm7(owner: Value) -> StubVault {
+        let mut v = StubVault::default();
+        v.put("applications/web/app/prod/counter", json!({"counter": 8}));
+        pending(
+            &mut v,
+            "k1",
+            0,
+            json!([{"number": 7, "hostname": "web-app-prod-vm7"}]),
+        );
+        let mut record = json!({
+            "hostname": "web-app-prod-vm7", "number": 7, "status": "issued", "created_at": "x",
+        });
+        record
+            .as_object_mut()
+            .unwrap()
+            .extend(owner.as_object().unwrap().clone());
+        v.put("names/web-app-prod-vm7", record);
+        v
+    }
+
+    #[test]
+    fn a_dead_holders_reservation_is_finished_with_the_same_names() {
+        let mut v = died_holding_vm7(json!({
+            "application": "web", "role": "app", "environment": "prod", "idempotency_key": "k1"
+        }));
+        let g = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(hostnames(&g), ["web-app-prod-vm7"]);
+        assert_eq!(
+            v.store["applications/web/app/prod/counter"].1,
+            json!({"counter": 8})
+        );
+        assert_eq!(order(&mut v, WEB, 1, Some("k1")).unwrap().names, g.names);
+    }
+
+    #[test]
+    fn a_reserved_name_taken_by_someone_else_is_replaced_for_the_key() {
+        let mut v = died_holding_vm7(json!({
+            "application": "web-app", "role": "prod", "environment": "vm7", "idempotency_key": null
+        }));
+        let g = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(hostnames(&g), ["web-app-prod-vm8"]);
     }
 
     #[test]

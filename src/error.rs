@@ -17,6 +17,12 @@ pub enum NamingError {
     ContentionExhausted { attempts: u32 },
     /// A variable is missing or malformed.
     Misconfigured(String),
+    /// The idempotency key was first used with another payload.
+    IdempotencyMismatch,
+    /// A request with the same idempotency key is still being served.
+    InFlight,
+    /// No name record by that hostname.
+    NotFound(String),
 }
 
 impl From<FieldError> for NamingError {

@@ -7,9 +7,13 @@
 
 pub mod allocate;
 pub mod error;
+pub mod idempotency;
+pub mod names;
 pub mod problem;
+pub mod registry;
 pub mod request;
 pub mod retry;
+pub mod routes;
 pub mod time;
 pub mod validate;
 pub mod vault;

@@ -129,6 +129,36 @@ impl ApiError {
                     ),
                 ),
             ),
+            Self::Naming(NamingError::IdempotencyMismatch) => (
+                422,
+                vec![],
+                doc(
+                    "idempotency-key-reused",
+                    "Idempotency Key Reused",
+                    422,
+                    "this Idempotency-Key was first used with a different payload".into(),
+                ),
+            ),
+            Self::Naming(NamingError::InFlight) => (
+                409,
+                retry(),
+                doc(
+                    "idempotency-key-in-flight",
+                    "Request In Flight",
+                    409,
+                    "a request with this Idempotency-Key is still being served; retry".into(),
+                ),
+            ),
+            Self::Naming(NamingError::NotFound(hostname)) => (
+                404,
+                vec![],
+                doc(
+                    "name-not-found",
+                    "Name Not Found",
+                    404,
+                    format!("no name {hostname} has been issued"),
+                ),
+            ),
             Self::Naming(NamingError::Misconfigured(m)) => (
                 500,
                 vec![],

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::allocate::MAX_COUNT;
 use crate::problem::ApiError;
 use crate::validate::{FieldError, NameRequest};
 
@@ -12,6 +13,7 @@ use crate::validate::{FieldError, NameRequest};
 pub const MAX_BODY: usize = 16 * 1024;
 
 const FIELDS: [&str; 3] = ["application", "role", "environment"];
+const OPTIONAL: [&str; 1] = ["count"];
 
 fn kind(v: &Value) -> &'static str {
     match v {
@@ -24,8 +26,9 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// Parses and validates a `POST /generate-name` body.
-pub fn parse_generate(body: &[u8]) -> Result<NameRequest, ApiError> {
+/// Parses and validates a `POST /generate-name` body: the tuple and how many names
+/// (`count`, 1 to 100, default 1).
+pub fn parse_generate(body: &[u8]) -> Result<(NameRequest, u32), ApiError> {
     if body.len() > MAX_BODY {
         return Err(ApiError::PayloadTooLarge { limit: MAX_BODY });
     }
@@ -37,10 +40,14 @@ pub fn parse_generate(body: &[u8]) -> Result<NameRequest, ApiError> {
             kind(&value)
         )));
     };
-    if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+    if let Some(unknown) = map
+        .keys()
+        .find(|k| !FIELDS.contains(&k.as_str()) && !OPTIONAL.contains(&k.as_str()))
+    {
         return Err(FieldError::new(
             unknown.as_str(),
-            "is not a field of this request; expected application, role and environment",
+            "is not a field of this request; expected application, role, environment \
+             and optionally count",
         )
         .into());
     }
@@ -58,7 +65,20 @@ pub fn parse_generate(body: &[u8]) -> Result<NameRequest, ApiError> {
             }
         };
     }
-    Ok(NameRequest::parse(values[0], values[1], values[2])?)
+    let request = NameRequest::parse(values[0], values[1], values[2])?;
+    let count = match map.get("count") {
+        None => 1,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=u64::from(MAX_COUNT)).contains(n))
+            .ok_or_else(|| {
+                FieldError::new(
+                    "count",
+                    format!("must be a whole number from 1 to {MAX_COUNT}"),
+                )
+            })? as u32,
+    };
+    Ok((request, count))
 }
 
 #[cfg(test)]
@@ -75,9 +95,23 @@ mod tests {
 
     #[test]
     fn a_complete_body_parses() {
-        let r =
+        let (r, count) =
             parse_generate(br#"{"application":"web","role":"app","environment":"prod"}"#).unwrap();
-        assert_eq!(r.hostname(1).unwrap(), "web-app-prod-vm1");
+        assert_eq!(
+            (r.hostname(1).unwrap().as_str(), count),
+            ("web-app-prod-vm1", 1)
+        );
+    }
+
+    #[test]
+    fn count_is_a_whole_number_from_1_to_100() {
+        let body = |c: &str| {
+            format!(r#"{{"application":"web","role":"app","environment":"prod","count":{c}}}"#)
+        };
+        assert_eq!(parse_generate(body("100").as_bytes()).unwrap().1, 100);
+        for bad in ["0", "101", "1.5", "\"2\"", "-1", "null"] {
+            assert_eq!(field_of(&body(bad)).0, "count", "{bad}");
+        }
     }
 
     #[test]

@@ -51,6 +51,68 @@ impl VaultConfig {
     }
 }
 
+/// Lists the keys directly under `dir` (which ends in `/`, or is empty for the root).
+pub fn list(cfg: &VaultConfig, dir: &str) -> Call {
+    Call {
+        method: Method::Get,
+        url: format!("{}/v1/{}/metadata/{dir}?list=true", cfg.addr, cfg.mount),
+        body: None,
+    }
+}
+
+/// Vault's own health endpoint (unauthenticated).
+pub fn health(cfg: &VaultConfig) -> Call {
+    Call {
+        method: Method::Get,
+        url: format!(
+            "{}/v1/sys/health?standbyok=true&perfstandbyok=true",
+            cfg.addr
+        ),
+        body: None,
+    }
+}
+
+/// The KV v2 mount's configuration: answers 200 only if the mount exists and is KV v2.
+pub fn mount_config(cfg: &VaultConfig) -> Call {
+    Call {
+        method: Method::Get,
+        url: format!("{}/v1/{}/config", cfg.addr, cfg.mount),
+        body: None,
+    }
+}
+
+/// Interprets the answer to [`list`]: the keys, sub-directories ending in `/`.
+pub fn parse_list(cfg: &VaultConfig, what: &str, reply: &Reply) -> Result<Vec<String>, Fault> {
+    match reply.status {
+        200 => {
+            let body: Value = serde_json::from_slice(&reply.body)
+                .map_err(|_| Fault::Unexpected(format!("Vault's answer to {what} is not JSON")))?;
+            Ok(body
+                .pointer("/data/keys")
+                .and_then(Value::as_array)
+                .map(|keys| {
+                    keys.iter()
+                        .filter_map(|k| k.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default())
+        }
+        404 => Ok(Vec::new()),
+        _ => Err(fault(cfg, what, reply)),
+    }
+}
+
+/// Interprets the answer to [`health`] and then [`mount_config`]: `Ok` when Vault is
+/// reachable, initialised, unsealed and the mount is KV v2.
+pub fn check_health(cfg: &VaultConfig, health: &Reply) -> Result<(), Fault> {
+    match health.status {
+        200 | 429 | 473 => Ok(()),
+        503 => Err(Fault::Unavailable("Vault is sealed".into())),
+        501 => Err(Fault::Unavailable("Vault is not initialised".into())),
+        _ => Err(fault(cfg, "check Vault's health", health)),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Get,

@@ -1,0 +1,92 @@
+//! The HTTP routes, matched in one place so that 404 and 405 (with `Allow`) are decided
+//! the same way for every path, and the OpenAPI test can check the list.
+
+use crate::problem::ApiError;
+
+/// Every (method, path template) the component serves.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/generate-name"),
+    ("GET", "/names"),
+    ("GET", "/names/{hostname}"),
+    ("DELETE", "/names/{hostname}"),
+    ("GET", "/healthz"),
+    ("GET", "/openapi.json"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route<'a> {
+    Generate,
+    ListNames,
+    GetName(&'a str),
+    ReleaseName(&'a str),
+    Healthz,
+    OpenApi,
+}
+
+/// Matches a request line. `path` excludes the query string.
+pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
+    let wrong = |allow| Err(ApiError::MethodNotAllowed { allow });
+    match path {
+        "/generate-name" => match method {
+            "POST" => Ok(Route::Generate),
+            _ => wrong("POST"),
+        },
+        "/names" => match method {
+            "GET" => Ok(Route::ListNames),
+            _ => wrong("GET"),
+        },
+        "/healthz" => match method {
+            "GET" => Ok(Route::Healthz),
+            _ => wrong("GET"),
+        },
+        "/openapi.json" => match method {
+            "GET" => Ok(Route::OpenApi),
+            _ => wrong("GET"),
+        },
+        _ => match path.strip_prefix("/names/") {
+            Some(name) if !name.is_empty() && !name.contains('/') => match method {
+                "GET" => Ok(Route::GetName(name)),
+                "DELETE" => Ok(Route::ReleaseName(name)),
+                _ => wrong("GET, DELETE"),
+            },
+            _ => Err(ApiError::NotFound { path: path.into() }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_route_is_matched() {
+        for (method, template) in ROUTES {
+            let path = template.replace("{hostname}", "web-app-prod-vm1");
+            assert!(route(method, &path).is_ok(), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_method_gets_405_with_the_allowed_methods() {
+        assert_eq!(
+            route("GET", "/generate-name"),
+            Err(ApiError::MethodNotAllowed { allow: "POST" })
+        );
+        assert_eq!(
+            route("POST", "/names/x"),
+            Err(ApiError::MethodNotAllowed {
+                allow: "GET, DELETE"
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_404() {
+        for path in ["/", "/generate-name/", "/names/", "/names/a/b", "/nope"] {
+            assert!(
+                matches!(route("GET", path), Err(ApiError::NotFound { .. })),
+                "{path}"
+            );
+        }
+    }
+}
