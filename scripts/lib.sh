@@ -23,6 +23,13 @@ ensure_bao() {
     export BAO_BIN
 }
 
+# The OpenAPI test validates src/openapi.json with openapi-spec-validator.
+ensure_python_tools() {
+    if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+        python3 -m pip install --quiet --disable-pip-version-check 'openapi-spec-validator==0.9.0'
+    fi
+}
+
 build_component() {
     cargo build --target wasm32-wasip2 --profile component -p hostnaming
 }

@@ -9,19 +9,22 @@ use std::time::Duration;
 
 use futures::future::{select, Either};
 use futures::StreamExt;
-use serde_json::json;
+use serde_json::{json, Value};
 use spin_sdk::http::{
     ErrorCode, Fields, IncomingRequest, Method, OutgoingResponse, Request, Response,
     ResponseOutparam, SendError,
 };
 use wasi::clocks::{monotonic_clock, wall_clock};
 
-use crate::allocate::{self, Allocation, Env};
+use crate::allocate::{self, Env, Grant, Order};
 use crate::error::NamingError;
+use crate::idempotency::IdempotencyKey;
+use crate::names::{self, ListQuery};
 use crate::problem::{self, ApiError};
+use crate::registry::{self, NameRecord};
 use crate::request::{self, MAX_BODY};
-use crate::retry::RetryPolicy;
-use crate::validate::NameRequest;
+use crate::routes::{self, Route};
+use crate::validate::{FieldError, NameRequest};
 use crate::vault::{self, Call, Reply, VaultConfig};
 
 wit_bindgen::generate!({
@@ -42,6 +45,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 struct Settings {
     vault: VaultConfig,
     token: String,
+    allocation: allocate::Settings,
 }
 
 fn variable(name: &str) -> Result<String, NamingError> {
@@ -60,7 +64,24 @@ impl Settings {
                 "the Spin variable `vault_token` is empty or not a valid header value".into(),
             ));
         }
-        Ok(Self { vault, token })
+        let mut allocation = allocate::Settings::default();
+        if let Ok(lease) = spin_sdk::variables::get("idempotency_lease_ms") {
+            let ms: u64 = lease.trim().parse().map_err(|_| {
+                NamingError::Misconfigured(format!(
+                    "the Spin variable `idempotency_lease_ms` must be a whole number, not {lease:?}"
+                ))
+            })?;
+            allocation.lease = Duration::from_millis(ms);
+        }
+        Ok(Self {
+            vault,
+            token,
+            allocation,
+        })
+    }
+
+    fn env(&self) -> SpinEnv {
+        SpinEnv::new(self.token.clone())
     }
 }
 
@@ -142,32 +163,54 @@ impl Env for SpinEnv {
         wasi::random::random::get_random_u64()
     }
 
-    fn unix_time(&self) -> u64 {
-        wall_clock::now().seconds
+    fn unix_millis(&self) -> u64 {
+        let now = wall_clock::now();
+        now.seconds * 1000 + u64::from(now.nanoseconds / 1_000_000)
     }
 }
 
 /// The one allocation path behind both the typed export and HTTP.
-async fn generate(request: &NameRequest) -> Result<Allocation, NamingError> {
+async fn generate(order: Order<'_>) -> Result<Grant, NamingError> {
     let settings = Settings::load()?;
-    let mut env = SpinEnv::new(settings.token);
-    allocate::allocate(&mut env, &settings.vault, &RetryPolicy::default(), request).await
+    let mut env = settings.env();
+    allocate::allocate(&mut env, &settings.vault, &settings.allocation, order).await
 }
 
 struct Component;
 
 impl wit::Guest for Component {
     fn generate(request: wit::NameRequest) -> Result<wit::Allocation, wit::NamingError> {
-        let parsed = NameRequest::parse(&request.application, &request.role, &request.environment)
-            .map_err(NamingError::from);
-        let result = match parsed {
-            Ok(request) => spin_sdk::http::run(generate(&request)),
-            Err(e) => Err(e),
-        };
+        let result = (|| {
+            let tuple =
+                NameRequest::parse(&request.application, &request.role, &request.environment)?;
+            if !(1..=allocate::MAX_COUNT).contains(&request.count) {
+                return Err(NamingError::InvalidInput(FieldError::new(
+                    "count",
+                    format!("must be a whole number from 1 to {}", allocate::MAX_COUNT),
+                )));
+            }
+            let key = match &request.idempotency_key {
+                Some(k) => Some(IdempotencyKey::parse(k)?),
+                None => None,
+            };
+            let order = Order {
+                request: &tuple,
+                count: request.count,
+                key: key.as_ref(),
+            };
+            spin_sdk::http::run(generate(order))
+        })();
         result
-            .map(|a| wit::Allocation {
-                hostname: a.hostname,
-                number: a.number,
+            .map(|g| wit::Allocation {
+                names: g
+                    .names
+                    .into_iter()
+                    .map(|a| wit::IssuedName {
+                        hostname: a.hostname,
+                        number: a.number,
+                    })
+                    .collect(),
+                replayed: g.replayed,
             })
             .map_err(|e| match e {
                 NamingError::InvalidInput(f) => wit::NamingError::InvalidInput(wit::FieldError {
@@ -181,6 +224,10 @@ impl wit::Guest for Component {
                     wit::NamingError::ContentionExhausted(attempts)
                 }
                 NamingError::Misconfigured(m) => wit::NamingError::Misconfigured(m),
+                NamingError::IdempotencyMismatch => wit::NamingError::IdempotencyKeyReused,
+                NamingError::InFlight => wit::NamingError::InFlight,
+                // `generate` never looks a name up.
+                NamingError::NotFound(m) => wit::NamingError::VaultUnavailable(m),
             })
     }
 }
@@ -212,35 +259,97 @@ async fn read_body(req: IncomingRequest) -> Result<Vec<u8>, ApiError> {
     Ok(body)
 }
 
-async fn route(req: IncomingRequest) -> Result<serde_json::Value, ApiError> {
+/// A successful answer: status, extra headers, JSON body.
+type Answer = (u16, Vec<(&'static str, String)>, Value);
+
+fn ok(body: Value) -> Answer {
+    (200, vec![], body)
+}
+
+fn header(req: &IncomingRequest, name: &str) -> Option<String> {
+    let values = req.headers().get(name);
+    values
+        .first()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
     let path_and_query = req.path_with_query().unwrap_or_default();
-    let path = path_and_query.split('?').next().unwrap_or_default();
-    match path {
-        "/generate-name" => {
-            if req.method() != Method::Post {
-                return Err(ApiError::MethodNotAllowed { allow: "POST" });
-            }
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query.as_str(), ""));
+    let method = req.method().to_string();
+    match routes::route(&method, path)? {
+        Route::Generate => {
+            let key = match header(&req, "idempotency-key") {
+                Some(h) => Some(IdempotencyKey::parse(&h)?),
+                None => None,
+            };
             let body = read_body(req).await?;
-            let request = request::parse_generate(&body)?;
-            let a = generate(&request).await?;
-            Ok(json!({
-                "hostname": a.hostname,
-                "number": a.number,
+            let (request, count) = request::parse_generate(&body)?;
+            let order = Order {
+                request: &request,
+                count,
+                key: key.as_ref(),
+            };
+            let grant = generate(order).await?;
+            let first = &grant.names[0];
+            let headers = match grant.replayed {
+                true => vec![("idempotent-replayed", "true".to_string())],
+                false => vec![],
+            };
+            let body = json!({
+                "hostname": first.hostname,
+                "number": first.number,
+                "hostnames": grant.names.iter().map(|n| &n.hostname).collect::<Vec<_>>(),
+                "numbers": grant.names.iter().map(|n| n.number).collect::<Vec<_>>(),
                 "application": request.application.as_str(),
                 "role": request.role.as_str(),
                 "environment": request.environment.as_str(),
-            }))
+                "replayed": grant.replayed,
+            });
+            Ok((200, headers, body))
         }
-        other => Err(ApiError::NotFound {
-            path: other.to_string(),
-        }),
+        Route::ListNames => {
+            let query = ListQuery::parse(query)?;
+            let settings = Settings::load()?;
+            let page = names::list(&mut settings.env(), &settings.vault, &query).await?;
+            Ok(ok(json!({
+                "names": page.names.iter().map(NameRecord::to_value).collect::<Vec<_>>(),
+                "next_cursor": page.next_cursor,
+            })))
+        }
+        Route::GetName(hostname) => {
+            let hostname = registry::parse_hostname(hostname)?;
+            let settings = Settings::load()?;
+            let record = names::get(&mut settings.env(), &settings.vault, hostname).await?;
+            Ok(ok(record.to_value()))
+        }
+        Route::ReleaseName(hostname) => {
+            let hostname = registry::parse_hostname(hostname)?;
+            let settings = Settings::load()?;
+            let record = names::release(&mut settings.env(), &settings.vault, hostname).await?;
+            Ok(ok(record.to_value()))
+        }
+        Route::Healthz => {
+            let settings = Settings::load()?;
+            names::health(&mut settings.env(), &settings.vault).await?;
+            Ok(ok(json!({"status": "ok", "mount": settings.vault.mount})))
+        }
+        Route::OpenApi => {
+            let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON");
+            Ok(ok(doc))
+        }
     }
 }
 
+/// The OpenAPI 3.1 description of every route.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
 #[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let (status, mut headers, body) = match route(req).await {
-        Ok(body) => (200, vec![], body),
+    let (status, mut headers, body) = match serve(req).await {
+        Ok(answer) => answer,
         Err(e) => {
             let p = e.problem();
             if p.status >= 500 {

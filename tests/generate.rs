@@ -7,8 +7,18 @@ mod common;
 use std::collections::HashSet;
 
 use common::{Bao, Service, MOUNT};
-use hostnaming_host::server::bindings::exports::hostnaming::naming::allocator::NamingError;
+use hostnaming_host::server::{NameRequest, NamingError};
 use serde_json::json;
+
+fn tuple(application: &str, role: &str, environment: &str) -> NameRequest {
+    NameRequest {
+        application: application.into(),
+        role: role.into(),
+        environment: environment.into(),
+        count: 1,
+        idempotency_key: None,
+    }
+}
 
 #[tokio::test]
 async fn the_first_name_of_a_tuple_is_vm1_and_the_next_vm2() {
@@ -403,29 +413,41 @@ async fn the_typed_wit_call_and_http_share_one_counter_and_one_validation() {
     let svc = Service::start(&bao, &[]).await;
     let typed = svc
         .app
-        .generate("web", "app", "prod")
+        .generate(&tuple("web", "app", "prod"))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        (typed.hostname.as_str(), typed.number),
-        ("web-app-prod-vm1", 1)
-    );
-    assert_eq!(
-        svc.generate("web", "app", "prod").await.hostname(),
-        "web-app-prod-vm2"
-    );
+    assert_eq!(typed.names[0].hostname, "web-app-prod-vm1");
+    assert_eq!(typed.names[0].number, 1);
+    assert!(!typed.replayed);
+    let http = svc.generate("web", "app", "prod").await;
+    assert_eq!(http.hostname(), "web-app-prod-vm2");
     let typed = svc
         .app
-        .generate("web", "app", "prod")
+        .generate(&tuple("web", "app", "prod"))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(typed.hostname, "web-app-prod-vm3");
+    assert_eq!(typed.names[0].hostname, "web-app-prod-vm3");
+
+    let mut keyed = tuple("web", "app", "prod");
+    keyed.count = 2;
+    keyed.idempotency_key = Some("typed-key".into());
+    let first = svc.app.generate(&keyed).await.unwrap().unwrap();
+    let again = svc.app.generate(&keyed).await.unwrap().unwrap();
+    assert_eq!(first.names.len(), 2);
+    let names = |a: &hostnaming_host::server::Allocation| {
+        a.names
+            .iter()
+            .map(|n| (n.hostname.clone(), n.number))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&first), names(&again));
+    assert!(again.replayed);
 
     let typed = svc
         .app
-        .generate("web", "App", "prod")
+        .generate(&tuple("web", "App", "prod"))
         .await
         .unwrap()
         .unwrap_err();
@@ -445,7 +467,12 @@ async fn the_typed_call_reports_an_unreachable_vault_as_vault_unavailable() {
     let mut bao = Bao::start().await;
     let svc = Service::start(&bao, &[]).await;
     bao.stop();
-    match svc.app.generate("web", "app", "prod").await.unwrap() {
+    match svc
+        .app
+        .generate(&tuple("web", "app", "prod"))
+        .await
+        .unwrap()
+    {
         Err(NamingError::VaultUnavailable(m)) => assert!(m.contains(&bao.addr), "{m}"),
         other => panic!("{other:?}"),
     }

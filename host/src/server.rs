@@ -33,7 +33,9 @@ pub mod bindings {
     });
 }
 
-use bindings::exports::hostnaming::naming::allocator::{Allocation, NameRequest, NamingError};
+pub use bindings::exports::hostnaming::naming::allocator::{
+    Allocation, IssuedName, NameRequest, NamingError,
+};
 use bindings::fermyon::spin::variables;
 
 /// How many instances may be live at once; requests beyond it get a 503.
@@ -173,22 +175,12 @@ impl App {
     }
 
     /// Calls the typed `generate` export in a fresh instance.
-    pub async fn generate(
-        &self,
-        application: &str,
-        role: &str,
-        environment: &str,
-    ) -> Result<Result<Allocation, NamingError>> {
+    pub async fn generate(&self, request: &NameRequest) -> Result<Result<Allocation, NamingError>> {
         let mut store = self.store();
         let instance = self.typed.instantiate_async(&mut store).await?;
-        let request = NameRequest {
-            application: application.into(),
-            role: role.into(),
-            environment: environment.into(),
-        };
         instance
             .hostnaming_naming_allocator()
-            .call_generate(&mut store, &request)
+            .call_generate(&mut store, request)
             .await
             .map_err(Into::into)
     }

@@ -21,8 +21,17 @@ use serde_json::Value;
 
 pub const MOUNT: &str = "hostnaming";
 
+/// The repository root (this file is shared by the root package's and the host's tests).
 pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join("spin.toml").exists() {
+        assert!(
+            dir.pop(),
+            "no spin.toml above {}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+    }
+    dir
 }
 
 fn free_port() -> u16 {
@@ -228,29 +237,148 @@ impl Resp {
 }
 
 pub async fn request(method: &str, url: &str, body: &str) -> Resp {
+    request_with(method, url, body, &[]).await
+}
+
+pub async fn request_with(method: &str, url: &str, body: &str, headers: &[(&str, &str)]) -> Resp {
+    try_request_with(method, url, body, headers)
+        .await
+        .expect("the service answers")
+}
+
+/// Like [`request_with`], but a connection that fails (a killed service) is `Err`.
+pub async fn try_request_with(
+    method: &str,
+    url: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Result<Resp, String> {
     // A client per call: tests each run their own tokio runtime, and pooled connections
     // must not outlive the runtime that opened them.
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
-    let req = hyper::Request::builder()
+    let mut req = hyper::Request::builder()
         .method(method)
         .uri(url)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::from(body.to_string()))).unwrap();
     let resp = tokio::time::timeout(Duration::from_secs(30), client.request(req))
         .await
-        .expect("the service answers within 30s")
-        .expect("the service answers");
+        .map_err(|_| "no answer within 30s".to_string())?
+        .map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp {
+    Ok(Resp {
         status,
         headers,
         text,
         json,
+    })
+}
+
+/// Where a [`Proxy`] stops forwarding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Request `n` never reaches Vault.
+    Before,
+    /// Request `n` reaches Vault, but its answer never comes back.
+    After,
+}
+
+/// An HTTP proxy in front of Vault that forwards requests until the `hold_at`-th, then
+/// holds that one and every later one forever, so a test can kill the service with a Vault
+/// write in a known state.
+pub struct Proxy {
+    pub url: String,
+    pub held: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str, hold_at: usize, cut: Cut) -> Proxy {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let held = Arc::new(tokio::sync::Notify::new());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let upstream = upstream.to_string();
+        let notify = held.clone();
+        let task = tokio::spawn(async move {
+            let client: Client<HttpConnector, Full<Bytes>> =
+                Client::builder(TokioExecutor::new()).build_http();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (client, upstream, seen, notify) = (
+                    client.clone(),
+                    upstream.clone(),
+                    seen.clone(),
+                    notify.clone(),
+                );
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (client, upstream, seen, notify) = (
+                                client.clone(),
+                                upstream.clone(),
+                                seen.clone(),
+                                notify.clone(),
+                            );
+                            async move {
+                                let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+                                if n > hold_at || (n == hold_at && cut == Cut::Before) {
+                                    if n == hold_at {
+                                        notify.notify_one();
+                                    }
+                                    std::future::pending::<()>().await;
+                                }
+                                let (parts, body) = req.into_parts();
+                                let body = body.collect().await.unwrap().to_bytes();
+                                let uri =
+                                    format!("{upstream}{}", parts.uri.path_and_query().unwrap());
+                                let mut fwd =
+                                    hyper::Request::builder().method(parts.method).uri(uri);
+                                for (k, v) in parts.headers.iter() {
+                                    if k != http::header::HOST {
+                                        fwd = fwd.header(k, v);
+                                    }
+                                }
+                                let resp = client
+                                    .request(fwd.body(Full::new(body)).unwrap())
+                                    .await
+                                    .unwrap();
+                                let (parts, body) = resp.into_parts();
+                                let body = body.collect().await.unwrap().to_bytes();
+                                if n == hold_at {
+                                    notify.notify_one();
+                                    std::future::pending::<()>().await;
+                                }
+                                Ok::<_, std::convert::Infallible>(hyper::Response::from_parts(
+                                    parts,
+                                    Full::new(body),
+                                ))
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Proxy { url, held, task }
     }
 }
