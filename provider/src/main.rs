@@ -1,0 +1,2 @@
+//! Placeholder; the provider is being written.
+fn main() {}
