@@ -19,6 +19,7 @@ use crate::error::NamingError;
 use crate::idempotency::{self, IdempotencyKey, KeyRecord, KeyState, Reserved};
 use crate::registry::{self, NameRecord, Status};
 use crate::retry::RetryPolicy;
+use crate::template::Template;
 use crate::validate::{NameRequest, TooLong};
 use crate::vault::{self, Call, Fault, Reply, Secret, VaultConfig, Written};
 
@@ -45,9 +46,11 @@ pub trait Env {
 }
 
 /// How allocations behave; the defaults suit production.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub retry: RetryPolicy,
+    /// How names are spelled, and so which counter a tuple uses.
+    pub template: Template,
     /// How long a pending idempotency key belongs to the request that holds it. Must
     /// exceed the time one allocation can take, or a slow request could be taken over.
     pub lease: Duration,
@@ -57,6 +60,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             retry: RetryPolicy::default(),
+            template: Template::default(),
             lease: Duration::from_secs(30),
         }
     }
@@ -143,12 +147,13 @@ fn now(env: &impl Env) -> String {
 async fn advance<E: Env>(
     env: &mut E,
     cfg: &VaultConfig,
-    policy: &RetryPolicy,
+    settings: &Settings,
     request: &NameRequest,
     count: u32,
     attempts: &mut u32,
 ) -> Result<Vec<Reserved>, NamingError> {
-    let counter_path = request.counter_path();
+    let (policy, template) = (&settings.retry, &settings.template);
+    let counter_path = template.counter_path(request);
     loop {
         *attempts += 1;
         let secret = read(env, cfg, &counter_path, "read the counter").await?;
@@ -167,7 +172,7 @@ async fn advance<E: Env>(
         // The longest name is the last one; checking it before writing keeps a refused
         // request from touching Vault.
         request
-            .hostname(following - 1)
+            .hostname(template, following - 1)
             .map_err(|TooLong { length }| NamingError::NameTooLong { length })?;
         let data = json!({ COUNTER_FIELD: following });
         match write(
@@ -184,7 +189,7 @@ async fn advance<E: Env>(
                 return Ok((next..following)
                     .map(|number| Reserved {
                         number,
-                        hostname: request.hostname(number).expect("checked above"),
+                        hostname: request.hostname(template, number).expect("checked above"),
                     })
                     .collect())
             }
@@ -259,15 +264,7 @@ async fn allocate_unkeyed<E: Env>(
     let mut issued = Vec::new();
     while issued.len() < order.count as usize {
         let missing = order.count - issued.len() as u32;
-        let batch = advance(
-            env,
-            cfg,
-            &settings.retry,
-            order.request,
-            missing,
-            &mut attempts,
-        )
-        .await?;
+        let batch = advance(env, cfg, settings, order.request, missing, &mut attempts).await?;
         for name in batch {
             if claim(env, cfg, order.request, &name, None).await? {
                 issued.push(name);
@@ -379,15 +376,7 @@ async fn allocate_keyed<E: Env>(
             return Err(NamingError::ContentionExhausted { attempts });
         }
         let missing = order.count - claimed.len() as u32;
-        to_claim = advance(
-            env,
-            cfg,
-            &settings.retry,
-            order.request,
-            missing,
-            &mut attempts,
-        )
-        .await?;
+        to_claim = advance(env, cfg, settings, order.request, missing, &mut attempts).await?;
         // The reservation is recorded before any of it is claimed, so whoever takes the
         // key over after a crash claims these same names rather than new ones.
         record.names = claimed.iter().chain(&to_claim).cloned().collect();

@@ -6,6 +6,7 @@
 //! Spin variables and outbound HTTP.
 
 pub mod allocate;
+pub mod auth;
 pub mod error;
 pub mod idempotency;
 pub mod names;
@@ -14,6 +15,7 @@ pub mod registry;
 pub mod request;
 pub mod retry;
 pub mod routes;
+pub mod template;
 pub mod time;
 pub mod validate;
 pub mod vault;

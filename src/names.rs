@@ -7,6 +7,7 @@
 use crate::allocate::{read, send, write, Env, COUNTER_FIELD};
 use crate::error::NamingError;
 use crate::registry::{self, NameRecord, Status};
+use crate::template::Template;
 use crate::validate::{FieldError, Fragment, NameRequest};
 use crate::vault::{self, Secret, VaultConfig, Written};
 
@@ -181,27 +182,62 @@ async fn children<E: Env>(
         .collect())
 }
 
-/// Lists the names of the matching tuples, ordered by number (then hostname).
+/// The directory names under `dir` for a field the template uses, or `_` (the counter
+/// path's stand-in) for one it does not.
+async fn field_dirs<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    dir: &str,
+    used: bool,
+    only: &Option<Fragment>,
+) -> Result<Vec<String>, NamingError> {
+    if used {
+        children(env, cfg, dir, only).await
+    } else {
+        Ok(vec!["_".to_string()])
+    }
+}
+
+/// Lists the matching names, ordered by number (then hostname). Candidates come from the
+/// counters the template uses; each is kept only if its record matches the query.
 pub async fn list<E: Env>(
     env: &mut E,
     cfg: &VaultConfig,
+    template: &Template,
     query: &ListQuery,
 ) -> Result<Page, NamingError> {
     let app = query.application.as_str();
+    let unused = template.unused();
+    let uses = |f: &str| !unused.contains(&f);
+    let app_dir = if uses("application") { app } else { "_" };
     let mut candidates: Vec<(u64, String, NameRequest)> = Vec::new();
-    for role in children(env, cfg, &format!("applications/{app}/"), &query.role).await? {
-        let envs_dir = format!("applications/{app}/{role}/");
-        for environment in children(env, cfg, &envs_dir, &query.environment).await? {
-            let Ok(tuple) = NameRequest::parse(app, &role, &environment) else {
+    let roles_dir = format!("applications/{app_dir}/");
+    for role in field_dirs(env, cfg, &roles_dir, uses("role"), &query.role).await? {
+        let envs_dir = format!("applications/{app_dir}/{role}/");
+        for environment in
+            field_dirs(env, cfg, &envs_dir, uses("environment"), &query.environment).await?
+        {
+            // A field the template leaves out does not shape the name; any valid value
+            // stands in for it when rendering.
+            let stand_in = |v: &str| {
+                if v == "_" {
+                    "x".to_string()
+                } else {
+                    v.to_string()
+                }
+            };
+            let Ok(tuple) = NameRequest::parse(app, &stand_in(&role), &stand_in(&environment))
+            else {
                 continue; // not a tuple this service writes
             };
-            let counter = read(env, cfg, &tuple.counter_path(), "read the counter").await?;
+            let path = template.counter_path(&tuple);
+            let counter = read(env, cfg, &path, "read the counter").await?;
             let next = match &counter.data {
                 Some(data) => vault::counter_value(data, COUNTER_FIELD).unwrap_or(1),
                 None => 1,
             };
             for number in 1..next {
-                if let Ok(hostname) = tuple.hostname(number) {
+                if let Ok(hostname) = tuple.hostname(template, number) {
                     candidates.push((number, hostname, tuple.clone()));
                 }
             }
@@ -212,16 +248,23 @@ pub async fn list<E: Env>(
         Some((n, h)) => candidates.partition_point(|c| (c.0, &c.1) <= (*n, h)),
         None => 0,
     };
+    let wanted = |r: &NameRecord, number: u64, tuple: &NameRequest| {
+        r.number == number
+            && r.application == app
+            && query.role.as_ref().is_none_or(|f| r.role == f.as_str())
+            && query
+                .environment
+                .as_ref()
+                .is_none_or(|f| r.environment == f.as_str())
+            && (!uses("role") || r.role == tuple.role.as_str())
+            && (!uses("environment") || r.environment == tuple.environment.as_str())
+    };
     let mut names = Vec::new();
     let mut rest = candidates[start..].iter();
-    for (_, hostname, tuple) in rest.by_ref() {
+    for (number, hostname, tuple) in rest.by_ref() {
         let secret = read(env, cfg, &registry::path(hostname), "read a name record").await?;
         if let Some(record) = record_of(&secret, hostname)? {
-            if record.is_of(
-                tuple.application.as_str(),
-                tuple.role.as_str(),
-                tuple.environment.as_str(),
-            ) {
+            if wanted(&record, *number, tuple) {
                 names.push(record);
                 if names.len() == query.limit {
                     break;
@@ -259,19 +302,51 @@ mod tests {
     use super::*;
     use crate::allocate::tests::{block_on, StubVault};
     use crate::allocate::{allocate, Order, Settings};
+    use serde_json::json;
 
     fn cfg() -> VaultConfig {
         VaultConfig::parse("http://vault:8200", "hostnaming").unwrap()
     }
 
     fn issue(v: &mut StubVault, a: &str, r: &str, e: &str, count: u32) {
+        issue_with(v, &Template::default(), (a, r, e), count);
+    }
+
+    fn issue_with(
+        v: &mut StubVault,
+        template: &Template,
+        (a, r, e): (&str, &str, &str),
+        count: u32,
+    ) {
         let request = NameRequest::parse(a, r, e).unwrap();
         let order = Order {
             request: &request,
             count,
             key: None,
         };
-        block_on(allocate(v, &cfg(), &Settings::default(), order)).unwrap();
+        let settings = Settings {
+            template: template.clone(),
+            ..Settings::default()
+        };
+        block_on(allocate(v, &cfg(), &settings, order)).unwrap();
+    }
+
+    #[test]
+    fn a_template_without_role_counts_per_application_and_environment_and_lists() {
+        let mut v = StubVault::default();
+        let t = Template::parse("{application}-{environment}-{counter:02}").unwrap();
+        issue_with(&mut v, &t, ("web", "app", "prod"), 1);
+        issue_with(&mut v, &t, ("web", "db", "prod"), 1);
+        assert!(
+            v.store.contains_key("names/web-prod-01") && v.store.contains_key("names/web-prod-02")
+        );
+        assert_eq!(
+            v.store["applications/web/_/prod/counter"].1,
+            json!({"counter": 3})
+        );
+        let page = block_on(list(&mut v, &cfg(), &t, &query("application=web&role=db"))).unwrap();
+        let got: Vec<_> = page.names.iter().map(|r| r.hostname.as_str()).collect();
+        assert_eq!(got, ["web-prod-02"]);
     }
 
     fn query(q: &str) -> ListQuery {
@@ -284,7 +359,13 @@ mod tests {
         issue(&mut v, "web", "app", "prod", 3);
         issue(&mut v, "web", "db", "prod", 2);
         issue(&mut v, "other", "app", "prod", 1);
-        let page = block_on(list(&mut v, &cfg(), &query("application=web&limit=3"))).unwrap();
+        let page = block_on(list(
+            &mut v,
+            &cfg(),
+            &Template::default(),
+            &query("application=web&limit=3"),
+        ))
+        .unwrap();
         let got: Vec<_> = page.names.iter().map(|r| r.hostname.as_str()).collect();
         assert_eq!(
             got,
@@ -294,6 +375,7 @@ mod tests {
         let page = block_on(list(
             &mut v,
             &cfg(),
+            &Template::default(),
             &query(&format!("application=web&limit=3&cursor={cursor}")),
         ))
         .unwrap();
@@ -310,6 +392,7 @@ mod tests {
         let page = block_on(list(
             &mut v,
             &cfg(),
+            &Template::default(),
             &query("application=a&role=b-c&environment=prod"),
         ))
         .unwrap();

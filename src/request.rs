@@ -98,7 +98,12 @@ mod tests {
         let (r, count) =
             parse_generate(br#"{"application":"web","role":"app","environment":"prod"}"#).unwrap();
         assert_eq!(
-            (r.hostname(1).unwrap().as_str(), count),
+            (
+                r.hostname(&crate::template::Template::default(), 1)
+                    .unwrap()
+                    .as_str(),
+                count
+            ),
             ("web-app-prod-vm1", 1)
         );
     }

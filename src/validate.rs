@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::template::Template;
+
 /// The longest DNS label (RFC 1035 section 2.3.4).
 pub const MAX_LABEL: usize = 63;
 
@@ -90,48 +92,37 @@ pub struct TooLong {
 }
 
 impl NameRequest {
-    /// Validates the three fields in request order, reporting the first one at fault, then
-    /// checks that the shortest possible name (number 1) fits a label.
+    /// Validates the three fields in request order, reporting the first one at fault.
     pub fn parse(application: &str, role: &str, environment: &str) -> Result<Self, FieldError> {
-        let request = Self {
+        Ok(Self {
             application: Fragment::parse("application", application)?,
             role: Fragment::parse("role", role)?,
             environment: Fragment::parse("environment", environment)?,
-        };
-        if let Err(TooLong { length }) = request.hostname(1) {
-            return Err(FieldError::new(
+        })
+    }
+
+    /// Refuses a tuple whose shortest possible name (number 1) cannot fit a label, before
+    /// anything touches Vault.
+    pub fn check_fits(&self, template: &Template) -> Result<(), FieldError> {
+        match self.hostname(template, 1) {
+            Ok(_) => Ok(()),
+            Err(TooLong { length }) => Err(FieldError::new(
                 "application",
                 format!(
                     "together with role and environment makes a hostname of {length} \
                      characters; a hostname is one DNS label of at most {MAX_LABEL}"
                 ),
-            ));
+            )),
         }
-        Ok(request)
     }
 
     /// The hostname with `number`, or its length when that exceeds one label.
-    pub fn hostname(&self, number: u64) -> Result<String, TooLong> {
-        let name = format!(
-            "{}-{}-{}-vm{number}",
-            self.application.as_str(),
-            self.role.as_str(),
-            self.environment.as_str()
-        );
+    pub fn hostname(&self, template: &Template, number: u64) -> Result<String, TooLong> {
+        let name = template.render(self, number);
         if name.len() > MAX_LABEL {
             return Err(TooLong { length: name.len() });
         }
         Ok(name)
-    }
-
-    /// Where the tuple's counter lives in the KV mount, as the proof of concept laid it out.
-    pub fn counter_path(&self) -> String {
-        format!(
-            "applications/{}/{}/{}/counter",
-            self.application.as_str(),
-            self.role.as_str(),
-            self.environment.as_str()
-        )
     }
 }
 
@@ -201,22 +192,30 @@ mod tests {
     #[test]
     fn the_hostname_has_the_proof_of_concept_format() {
         let r = NameRequest::parse("web", "app", "prod").unwrap();
-        assert_eq!(r.hostname(7).unwrap(), "web-app-prod-vm7");
-        assert_eq!(r.counter_path(), "applications/web/app/prod/counter");
+        assert_eq!(
+            r.hostname(&Template::default(), 7).unwrap(),
+            "web-app-prod-vm7"
+        );
     }
 
     #[test]
     fn a_tuple_whose_shortest_name_exceeds_a_label_is_rejected() {
         // 20 + 1 + 20 + 1 + 18 + "-vm1" = 64
-        let e = NameRequest::parse(&"a".repeat(20), &"b".repeat(20), &"c".repeat(18)).unwrap_err();
+        let t = Template::default();
+        let e = NameRequest::parse(&"a".repeat(20), &"b".repeat(20), &"c".repeat(18))
+            .unwrap()
+            .check_fits(&t)
+            .unwrap_err();
         assert!(e.reason.contains("64 characters"), "{}", e.reason);
-        assert!(NameRequest::parse(&"a".repeat(20), &"b".repeat(20), &"c".repeat(17)).is_ok());
+        let fits = NameRequest::parse(&"a".repeat(20), &"b".repeat(20), &"c".repeat(17)).unwrap();
+        assert!(fits.check_fits(&t).is_ok());
     }
 
     #[test]
     fn a_number_that_grows_the_name_past_63_characters_is_refused() {
         let r = NameRequest::parse(&"a".repeat(20), &"b".repeat(20), &"c".repeat(17)).unwrap();
-        assert!(r.hostname(9).is_ok());
-        assert_eq!(r.hostname(10), Err(TooLong { length: 64 }));
+        let t = Template::default();
+        assert!(r.hostname(&t, 9).is_ok());
+        assert_eq!(r.hostname(&t, 10), Err(TooLong { length: 64 }));
     }
 }
