@@ -17,6 +17,7 @@ use spin_sdk::http::{
 use wasi::clocks::{monotonic_clock, wall_clock};
 
 use crate::allocate::{self, Env, Grant, Order};
+use crate::auth::{self, Denied, Scope};
 use crate::error::NamingError;
 use crate::idempotency::IdempotencyKey;
 use crate::names::{self, ListQuery};
@@ -24,6 +25,7 @@ use crate::problem::{self, ApiError};
 use crate::registry::{self, NameRecord};
 use crate::request::{self, MAX_BODY};
 use crate::routes::{self, Route};
+use crate::template::{self, Template};
 use crate::validate::{FieldError, NameRequest};
 use crate::vault::{self, Call, Reply, VaultConfig};
 
@@ -46,6 +48,23 @@ struct Settings {
     vault: VaultConfig,
     token: String,
     allocation: allocate::Settings,
+    auth: auth::Mode,
+}
+
+/// A variable the manifest may leave out: its default when undefined.
+fn optional_variable(name: &str, default: &str) -> Result<String, NamingError> {
+    match spin_sdk::variables::get(name) {
+        Ok(v) => Ok(v),
+        Err(spin_sdk::variables::Error::Undefined(_)) => Ok(default.to_string()),
+        Err(e) => Err(NamingError::Misconfigured(format!(
+            "the Spin variable `{name}` is not usable: {e}"
+        ))),
+    }
+}
+
+/// A token as an HTTP header value: visible ASCII only, so it cannot smuggle headers.
+fn header_safe(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 fn variable(name: &str) -> Result<String, NamingError> {
@@ -59,29 +78,101 @@ impl Settings {
         let vault = VaultConfig::parse(&variable("vault_addr")?, &variable("vault_mount")?)
             .map_err(NamingError::Misconfigured)?;
         let token = variable("vault_token")?;
-        if token.is_empty() || token.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
+        if !header_safe(&token) {
             return Err(NamingError::Misconfigured(
                 "the Spin variable `vault_token` is empty or not a valid header value".into(),
             ));
         }
-        let mut allocation = allocate::Settings::default();
-        if let Ok(lease) = spin_sdk::variables::get("idempotency_lease_ms") {
-            let ms: u64 = lease.trim().parse().map_err(|_| {
-                NamingError::Misconfigured(format!(
-                    "the Spin variable `idempotency_lease_ms` must be a whole number, not {lease:?}"
-                ))
-            })?;
-            allocation.lease = Duration::from_millis(ms);
-        }
+        let lease = optional_variable("idempotency_lease_ms", "30000")?;
+        let lease: u64 = lease.trim().parse().map_err(|_| {
+            NamingError::Misconfigured(format!(
+                "the Spin variable `idempotency_lease_ms` must be a whole number, not {lease:?}"
+            ))
+        })?;
+        let template = Template::parse(&optional_variable("name_template", template::DEFAULT)?)
+            .map_err(|e| NamingError::Misconfigured(e.to_string()))?;
+        let auth = auth::Mode::parse(
+            &optional_variable("auth_mode", "tokens")?,
+            &optional_variable("api_tokens", "")?,
+        )
+        .map_err(NamingError::Misconfigured)?;
         Ok(Self {
             vault,
             token,
-            allocation,
+            allocation: allocate::Settings {
+                lease: Duration::from_millis(lease),
+                template,
+                ..allocate::Settings::default()
+            },
+            auth,
         })
     }
 
+    /// Vault access with the service's own token.
     fn env(&self) -> SpinEnv {
         SpinEnv::new(self.token.clone())
+    }
+}
+
+/// Whose token talks to Vault for one request.
+struct Caller {
+    env: SpinEnv,
+    /// Set in pass-through mode: Vault's refusals are then the caller's, not the service's.
+    passes_through: bool,
+}
+
+impl Caller {
+    /// Vault refusing a caller's own token is a 403 about what they asked for; refusing
+    /// the service's token stays a 503 (an operator's problem).
+    fn denied(&self, what: &str) -> impl Fn(NamingError) -> ApiError + '_ {
+        let what = what.to_string();
+        move |e| match e {
+            NamingError::VaultDenied(_) if self.passes_through => {
+                ApiError::Forbidden(format!("Vault refused your token for {what}"))
+            }
+            other => other.into(),
+        }
+    }
+}
+
+/// Checks the request's credentials for `scope` and picks the token for Vault.
+fn authenticate(
+    settings: &Settings,
+    req: &IncomingRequest,
+    scope: Scope,
+) -> Result<Caller, ApiError> {
+    match &settings.auth {
+        auth::Mode::Tokens(tokens) => {
+            let challenge = r#"Bearer realm="hostnaming""#;
+            match tokens.authorize(header(req, "authorization").as_deref(), scope) {
+                Ok(()) => Ok(Caller {
+                    env: settings.env(),
+                    passes_through: false,
+                }),
+                Err(Denied::Missing) => Err(ApiError::Unauthenticated {
+                    detail: "send an API token as `Authorization: Bearer <token>`".into(),
+                    challenge: challenge.into(),
+                }),
+                Err(Denied::Unknown) => Err(ApiError::Unauthenticated {
+                    detail: "the bearer token is not one this service knows".into(),
+                    challenge: format!(r#"{challenge}, error="invalid_token""#),
+                }),
+                Err(Denied::Lacks(scope)) => Err(ApiError::Forbidden(format!(
+                    "this token lacks the `{}` scope",
+                    scope.name()
+                ))),
+            }
+        }
+        auth::Mode::VaultPassThrough => match header(req, "x-vault-token") {
+            Some(token) if header_safe(&token) => Ok(Caller {
+                env: SpinEnv::new(token),
+                passes_through: true,
+            }),
+            _ => Err(ApiError::Unauthenticated {
+                detail: "send your Vault token as `X-Vault-Token`".into(),
+                challenge: r#"X-Vault-Token realm="hostnaming""#.into(),
+            }),
+        },
     }
 }
 
@@ -170,10 +261,13 @@ impl Env for SpinEnv {
 }
 
 /// The one allocation path behind both the typed export and HTTP.
-async fn generate(order: Order<'_>) -> Result<Grant, NamingError> {
-    let settings = Settings::load()?;
-    let mut env = settings.env();
-    allocate::allocate(&mut env, &settings.vault, &settings.allocation, order).await
+async fn generate(
+    settings: &Settings,
+    env: &mut SpinEnv,
+    order: Order<'_>,
+) -> Result<Grant, NamingError> {
+    order.request.check_fits(&settings.allocation.template)?;
+    allocate::allocate(env, &settings.vault, &settings.allocation, order).await
 }
 
 struct Component;
@@ -198,7 +292,9 @@ impl wit::Guest for Component {
                 count: request.count,
                 key: key.as_ref(),
             };
-            spin_sdk::http::run(generate(order))
+            let settings = Settings::load()?;
+            let mut env = settings.env();
+            spin_sdk::http::run(generate(&settings, &mut env, order))
         })();
         result
             .map(|g| wit::Allocation {
@@ -279,8 +375,20 @@ async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
         .split_once('?')
         .unwrap_or((path_and_query.as_str(), ""));
     let method = req.method().to_string();
-    match routes::route(&method, path)? {
+    let route = routes::route(&method, path)?;
+    if route == Route::OpenApi {
+        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON");
+        return Ok(ok(doc));
+    }
+    let settings = Settings::load()?;
+    match route {
+        Route::OpenApi => unreachable!("answered above"),
+        Route::Healthz => {
+            names::health(&mut settings.env(), &settings.vault).await?;
+            Ok(ok(json!({"status": "ok", "mount": settings.vault.mount})))
+        }
         Route::Generate => {
+            let mut caller = authenticate(&settings, &req, Scope::Generate)?;
             let key = match header(&req, "idempotency-key") {
                 Some(h) => Some(IdempotencyKey::parse(&h)?),
                 None => None,
@@ -292,7 +400,10 @@ async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
                 count,
                 key: key.as_ref(),
             };
-            let grant = generate(order).await?;
+            let what = format!("application '{}'", request.application.as_str());
+            let grant = generate(&settings, &mut caller.env, order)
+                .await
+                .map_err(caller.denied(&what))?;
             let first = &grant.names[0];
             let headers = match grant.replayed {
                 true => vec![("idempotent-replayed", "true".to_string())],
@@ -311,34 +422,33 @@ async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
             Ok((200, headers, body))
         }
         Route::ListNames => {
+            let mut caller = authenticate(&settings, &req, Scope::Read)?;
             let query = ListQuery::parse(query)?;
-            let settings = Settings::load()?;
-            let page = names::list(&mut settings.env(), &settings.vault, &query).await?;
+            let what = format!("application '{}'", query.application.as_str());
+            let template = &settings.allocation.template;
+            let page = names::list(&mut caller.env, &settings.vault, template, &query)
+                .await
+                .map_err(caller.denied(&what))?;
             Ok(ok(json!({
                 "names": page.names.iter().map(NameRecord::to_value).collect::<Vec<_>>(),
                 "next_cursor": page.next_cursor,
             })))
         }
         Route::GetName(hostname) => {
+            let mut caller = authenticate(&settings, &req, Scope::Read)?;
             let hostname = registry::parse_hostname(hostname)?;
-            let settings = Settings::load()?;
-            let record = names::get(&mut settings.env(), &settings.vault, hostname).await?;
+            let record = names::get(&mut caller.env, &settings.vault, hostname)
+                .await
+                .map_err(caller.denied(&format!("name '{hostname}'")))?;
             Ok(ok(record.to_value()))
         }
         Route::ReleaseName(hostname) => {
+            let mut caller = authenticate(&settings, &req, Scope::Admin)?;
             let hostname = registry::parse_hostname(hostname)?;
-            let settings = Settings::load()?;
-            let record = names::release(&mut settings.env(), &settings.vault, hostname).await?;
+            let record = names::release(&mut caller.env, &settings.vault, hostname)
+                .await
+                .map_err(caller.denied(&format!("name '{hostname}'")))?;
             Ok(ok(record.to_value()))
-        }
-        Route::Healthz => {
-            let settings = Settings::load()?;
-            names::health(&mut settings.env(), &settings.vault).await?;
-            Ok(ok(json!({"status": "ok", "mount": settings.vault.mount})))
-        }
-        Route::OpenApi => {
-            let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON");
-            Ok(ok(doc))
         }
     }
 }

@@ -11,10 +11,23 @@ pub const RETRY_AFTER_SECS: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
-    NotFound { path: String },
-    MethodNotAllowed { allow: &'static str },
-    PayloadTooLarge { limit: usize },
+    NotFound {
+        path: String,
+    },
+    MethodNotAllowed {
+        allow: &'static str,
+    },
+    PayloadTooLarge {
+        limit: usize,
+    },
     MalformedJson(String),
+    /// No credentials, or unknown ones (401). `challenge` is the WWW-Authenticate value.
+    Unauthenticated {
+        detail: String,
+        challenge: String,
+    },
+    /// Known credentials without the right (403).
+    Forbidden(String),
     Naming(NamingError),
 }
 
@@ -82,6 +95,16 @@ impl ApiError {
                     413,
                     format!("the body exceeds {limit} bytes"),
                 ),
+            ),
+            Self::Unauthenticated { detail, challenge } => (
+                401,
+                vec![("www-authenticate", challenge.clone())],
+                doc("unauthenticated", "Unauthenticated", 401, detail.clone()),
+            ),
+            Self::Forbidden(detail) => (
+                403,
+                vec![],
+                doc("forbidden", "Forbidden", 403, detail.clone()),
             ),
             Self::MalformedJson(detail) => (
                 400,

@@ -358,6 +358,7 @@ async fn a_refused_token_gets_a_5xx_that_says_so_without_showing_the_token() {
         .contains("refused the service's token"));
     assert!(!resp.text.contains(wrong));
     assert!(!resp.text.contains(&bao.token));
+    assert!(!resp.text.contains(&bao.service_token));
     assert!(!format!("{:?}", resp.headers).contains(wrong));
     assert_eq!(bao.snapshot().await, before);
 }
@@ -365,7 +366,12 @@ async fn a_refused_token_gets_a_5xx_that_says_so_without_showing_the_token() {
 #[tokio::test]
 async fn a_missing_mount_gets_a_503_that_says_to_bootstrap() {
     let bao = Bao::start().await;
-    let svc = Service::start(&bao, &[("vault_mount", "nowhere")]).await;
+    // The root token: the service's own policy rightly cannot even look at other mounts.
+    let svc = Service::start(
+        &bao,
+        &[("vault_mount", "nowhere"), ("vault_token", &bao.token)],
+    )
+    .await;
     let resp = svc.generate("web", "app", "prod").await;
     assert_eq!(resp.status, 503, "{}", resp.text);
     let detail = resp.json["detail"].as_str().unwrap();

@@ -302,7 +302,11 @@ async fn healthz_is_200_when_vault_is_ready_and_503_when_sealed_or_the_mount_is_
         "{}",
         ok.text
     );
-    let nomount = Service::start(&bao, &[("vault_mount", "elsewhere")]).await;
+    let nomount = Service::start(
+        &bao,
+        &[("vault_mount", "elsewhere"), ("vault_token", &bao.token)],
+    )
+    .await;
     let r = nomount.request("GET", "/healthz", "").await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert!(r.json["detail"].as_str().unwrap().contains("elsewhere"));

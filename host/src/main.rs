@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use hostnaming_host::vault::{bootstrap, Bootstrapped, VaultClient};
+use hostnaming_host::vault::{bootstrap, Bootstrapped, VaultClient, SERVICE_POLICY_NAME};
 use hostnaming_host::{App, Manifest};
 
 #[derive(Parser)]
@@ -26,7 +26,14 @@ enum Command {
         #[arg(long, default_value = "spin.toml")]
         manifest: PathBuf,
     },
-    /// Create the KV v2 mount (cas_required) if missing. Safe to repeat.
+    /// Make a new API token and print it with its `api_tokens` entry (the hash).
+    Token {
+        /// Comma-separated: generate, read, admin.
+        #[arg(long, default_value = "generate,read")]
+        scopes: String,
+    },
+    /// Create the KV v2 mount (cas_required) if missing, and the service's policy. Safe to
+    /// repeat.
     Bootstrap {
         #[arg(long, env = "VAULT_ADDR")]
         vault_addr: String,
@@ -47,6 +54,9 @@ async fn main() -> Result<()> {
                 .get("vault_addr")
                 .cloned()
                 .unwrap_or_default();
+            if let Some(warning) = hostnaming_host::server::open_access_warning(&manifest) {
+                eprintln!("hostnaming: {warning}");
+            }
             let app = Arc::new(App::load(manifest)?);
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
@@ -60,6 +70,20 @@ async fn main() -> Result<()> {
                 _ = tokio::signal::ctrl_c() => Ok(()),
             }
         }
+        Command::Token { scopes } => {
+            let mut bytes = [0u8; 24];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+                .context("reading /dev/urandom")?;
+            let token: String = std::iter::once("hn_".to_string())
+                .chain(bytes.iter().map(|b| format!("{b:02x}")))
+                .collect();
+            let entry = format!("{}:{scopes}", hostnaming::auth::token_hash(&token));
+            hostnaming::auth::ApiTokens::parse(&entry).map_err(anyhow::Error::msg)?;
+            println!("token (give to the client, store nowhere else): {token}");
+            println!("api_tokens entry (configure the service with it): {entry}");
+            Ok(())
+        }
         Command::Bootstrap {
             vault_addr,
             vault_token,
@@ -67,13 +91,15 @@ async fn main() -> Result<()> {
         } => {
             let vault = VaultClient::new(&vault_addr, &vault_token)?;
             match bootstrap(&vault, &mount).await? {
-                Bootstrapped::Created => {
-                    eprintln!("hostnaming: created KV v2 mount {mount}/ (cas_required)")
-                }
+                Bootstrapped::Created => eprintln!("hostnaming: created KV v2 mount {mount}/"),
                 Bootstrapped::AlreadyThere => {
-                    eprintln!("hostnaming: KV v2 mount {mount}/ already there (cas_required)")
+                    eprintln!("hostnaming: KV v2 mount {mount}/ is there")
                 }
             }
+            eprintln!(
+                "hostnaming: {mount}/ requires check-and-set; policy {SERVICE_POLICY_NAME} written \
+                 (make the service's token with: bao token create -policy={SERVICE_POLICY_NAME})"
+            );
             Ok(())
         }
     }

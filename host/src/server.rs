@@ -23,6 +23,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::manifest::Manifest;
 use crate::outbound::Outbound;
+use hostnaming::auth;
+use hostnaming::template::Template;
 
 /// Bindings for our own world: the typed allocator export and the Spin variables import.
 pub mod bindings {
@@ -142,6 +144,7 @@ impl App {
     }
 
     pub fn new(runtime: &Runtime, manifest: Manifest) -> Result<Self> {
+        check_settings(&manifest)?;
         let mut linker = Linker::<State>::new(&runtime.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -294,6 +297,38 @@ impl App {
                 }
             });
         }
+    }
+}
+
+/// Checks the settings the component would otherwise only reject per request, so that a
+/// bad one stops the service at start with a message pointing at it.
+pub fn check_settings(manifest: &Manifest) -> Result<()> {
+    let var = |name: &str| manifest.variables.get(name).map(String::as_str);
+    if let Some(template) = var("name_template") {
+        Template::parse(template).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    auth::Mode::parse(
+        var("auth_mode").unwrap_or(""),
+        var("api_tokens").unwrap_or(""),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(())
+}
+
+/// What an operator must be told at start: an API anyone can call.
+pub fn open_access_warning(manifest: &Manifest) -> Option<String> {
+    let var = |name: &str| manifest.variables.get(name).map(String::as_str);
+    match auth::Mode::parse(
+        var("auth_mode").unwrap_or(""),
+        var("api_tokens").unwrap_or(""),
+    ) {
+        Ok(auth::Mode::Tokens(tokens)) if tokens.is_empty() => Some(
+            "WARNING: no api_tokens are configured: ANYONE who can reach this service can \
+             allocate and release names. Set SPIN_VARIABLE_API_TOKENS (see `hostnaming token`) \
+             or SPIN_VARIABLE_AUTH_MODE=vault."
+                .into(),
+        ),
+        _ => None,
     }
 }
 

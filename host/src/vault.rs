@@ -144,6 +144,17 @@ impl VaultClient {
     }
 }
 
+/// The service's least-privilege policy, for the mount `hostnaming`.
+pub const SERVICE_POLICY: &str = include_str!("../../policy/hostnaming-service.hcl");
+
+/// The name under which [`bootstrap`] installs [`SERVICE_POLICY`].
+pub const SERVICE_POLICY_NAME: &str = "hostnaming-service";
+
+/// [`SERVICE_POLICY`] for another mount.
+pub fn service_policy(mount: &str) -> String {
+    SERVICE_POLICY.replace("\"hostnaming/", &format!("\"{mount}/"))
+}
+
 /// What [`bootstrap`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Bootstrapped {
@@ -151,8 +162,9 @@ pub enum Bootstrapped {
     AlreadyThere,
 }
 
-/// Makes sure `mount` is a KV v2 mount with `cas_required = true`. Safe to run any number
-/// of times; refuses to touch a mount of another kind.
+/// Makes sure `mount` is a KV v2 mount with `cas_required = true`, and installs the
+/// service's policy for it. Safe to run any number of times; refuses to touch a mount of
+/// another kind.
 pub async fn bootstrap(vault: &VaultClient, mount: &str) -> Result<Bootstrapped> {
     let (status, mounts) = vault.call("GET", "sys/mounts", None).await?;
     if status != 200 {
@@ -189,6 +201,21 @@ pub async fn bootstrap(vault: &VaultClient, mount: &str) -> Result<Bootstrapped>
             (s, v) => bail!("creating the mount {mount}/ failed: {s} {}", v["errors"]),
         }
     };
+    let policy = json!({ "policy": service_policy(mount) });
+    match vault
+        .call(
+            "PUT",
+            &format!("sys/policies/acl/{SERVICE_POLICY_NAME}"),
+            Some(policy),
+        )
+        .await?
+    {
+        (200 | 204, _) => {}
+        (s, v) => bail!(
+            "writing the policy {SERVICE_POLICY_NAME} failed: {s} {}",
+            v["errors"]
+        ),
+    }
     // A fresh KV v2 mount is briefly not ready for config writes ("upgrading"); retry.
     let mut last = String::new();
     for _ in 0..100 {
@@ -206,4 +233,19 @@ pub async fn bootstrap(vault: &VaultClient, mount: &str) -> Result<Bootstrapped>
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("setting cas_required on {mount}/ failed: {last}")
+}
+
+impl VaultClient {
+    /// Creates a token holding only `policies` (no default policy), for the service or a
+    /// team. Returns the token.
+    pub async fn create_token(&self, policies: &[&str]) -> Result<String> {
+        let body = json!({"policies": policies, "no_default_policy": true, "ttl": "24h"});
+        match self.call("POST", "auth/token/create", Some(body)).await? {
+            (200, v) => v["auth"]["client_token"]
+                .as_str()
+                .map(String::from)
+                .ok_or_else(|| anyhow!("no token in Vault's answer")),
+            (s, v) => bail!("creating a token failed: {s} {}", v["errors"]),
+        }
+    }
 }

@@ -49,3 +49,83 @@ fn bootstrap_against_an_unreachable_vault_fails_with_the_address() {
     assert!(stderr.contains("http://127.0.0.1:1"), "{stderr}");
     assert!(!stderr.contains("tok-secret-1"), "{stderr}");
 }
+
+#[test]
+fn a_bad_name_template_stops_serve_at_start_pointing_at_the_problem() {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
+    let out = hostnaming()
+        .args(["serve", "--listen", "127.0.0.1:0", "--manifest", manifest])
+        .env("VAULT_TOKEN", "t")
+        .env(
+            "SPIN_VARIABLE_NAME_TEMPLATE",
+            "{application}-{rol}-{counter}",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown placeholder {rol}"), "{stderr}");
+    assert!(stderr.contains("at character 15"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("\n  {}^", " ".repeat(14))),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn api_tokens_given_in_clear_stop_serve_at_start() {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
+    let out = hostnaming()
+        .args(["serve", "--listen", "127.0.0.1:0", "--manifest", manifest])
+        .env("VAULT_TOKEN", "t")
+        .env("SPIN_VARIABLE_API_TOKENS", "hn_cleartext_token:generate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SHA-256"), "{stderr}");
+    assert!(!stderr.contains("hn_cleartext_token"), "{stderr}");
+}
+
+#[test]
+fn serving_with_no_api_tokens_warns_loudly_at_start() {
+    use std::io::{BufRead, BufReader};
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
+    let mut child = hostnaming()
+        .args(["serve", "--listen", "127.0.0.1:0", "--manifest", manifest])
+        .env("VAULT_TOKEN", "t")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        first.contains("WARNING") && first.contains("ANYONE"),
+        "{first}"
+    );
+}
+
+#[test]
+fn the_token_command_prints_a_token_and_its_hash_entry() {
+    let out = hostnaming()
+        .args(["token", "--scopes", "generate,admin"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout.lines().next().unwrap().rsplit(' ').next().unwrap();
+    let entry = stdout.lines().nth(1).unwrap().rsplit(' ').next().unwrap();
+    assert!(token.starts_with("hn_") && token.len() == 51, "{stdout}");
+    assert_eq!(
+        entry,
+        format!("{}:generate,admin", hostnaming::auth::token_hash(token))
+    );
+    let tokens = hostnaming::auth::ApiTokens::parse(entry).unwrap();
+    let header = format!("Bearer {token}");
+    assert_eq!(
+        tokens.authorize(Some(&header), hostnaming::auth::Scope::Admin),
+        Ok(())
+    );
+}

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hostnaming_host::vault::{bootstrap, VaultClient};
+use hostnaming_host::vault::{bootstrap, VaultClient, SERVICE_POLICY_NAME};
 use hostnaming_host::{App, Manifest, Runtime};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -60,7 +60,10 @@ fn unique() -> String {
 pub struct Bao {
     child: Option<Child>,
     pub addr: String,
+    /// The root token: for the tests' own reads and set-up, never for the service.
     pub token: String,
+    /// A token holding only the shipped `hostnaming-service` policy: what services get.
+    pub service_token: String,
 }
 
 impl Bao {
@@ -90,10 +93,16 @@ impl Bao {
                 child: Some(child),
                 addr: format!("http://127.0.0.1:{port}"),
                 token,
+                service_token: String::new(),
             };
             match bao.client().wait_healthy(Duration::from_secs(30)).await {
                 Ok(()) => {
                     bootstrap(&bao.client(), MOUNT).await.expect("bootstrap");
+                    bao.service_token = bao
+                        .client()
+                        .create_token(&[SERVICE_POLICY_NAME])
+                        .await
+                        .expect("a token with the service policy");
                     return bao;
                 }
                 Err(e) => {
@@ -183,7 +192,8 @@ impl Drop for Service {
 }
 
 impl Service {
-    /// Serves spin.toml against `bao`, with variables overridden by `vars`.
+    /// Serves spin.toml against `bao` with the least-privilege service token, with
+    /// variables overridden by `vars`.
     pub async fn start(bao: &Bao, vars: &[(&str, &str)]) -> Service {
         Self::start_manifest(&workspace().join("spin.toml"), bao, vars).await
     }
@@ -191,7 +201,7 @@ impl Service {
     pub async fn start_manifest(path: &Path, bao: &Bao, vars: &[(&str, &str)]) -> Service {
         let mut map: HashMap<String, String> = [
             ("vault_addr".to_string(), bao.addr.clone()),
-            ("vault_token".to_string(), bao.token.clone()),
+            ("vault_token".to_string(), bao.service_token.clone()),
         ]
         .into();
         for (k, v) in vars {
