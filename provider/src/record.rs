@@ -1,0 +1,121 @@
+//! `data "naming_record"`: a hostname's registry record, for names this configuration does
+//! not manage (another team's, or one allocated with curl).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType, Block, Schema};
+use tf_provider::value::{Value, ValueEmpty};
+use tf_provider::{map, AttributePath, DataSource, Diagnostics};
+
+use crate::provider::Shared;
+use crate::resource::report;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordState {
+    pub hostname: Value<String>,
+    pub id: Value<String>,
+    pub application: Value<String>,
+    pub role: Value<String>,
+    pub environment: Value<String>,
+    pub number: Value<i64>,
+    pub status: Value<String>,
+    pub created_at: Value<String>,
+    pub released_at: Value<String>,
+    pub idempotency_key: Value<String>,
+}
+
+pub struct RecordDataSource {
+    shared: Shared,
+}
+
+impl RecordDataSource {
+    pub fn new(shared: Shared) -> Self {
+        RecordDataSource { shared }
+    }
+}
+
+fn computed(attr_type: AttributeType, description: &str) -> Attribute {
+    Attribute {
+        attr_type,
+        description: description.into(),
+        constraint: AttributeConstraint::Computed,
+        ..Default::default()
+    }
+}
+
+#[async_trait]
+impl DataSource for RecordDataSource {
+    type State<'a> = RecordState;
+    type ProviderMetaState<'a> = ValueEmpty;
+
+    fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
+        use AttributeType::{Number, String};
+        Some(Schema {
+            version: 1,
+            block: Block {
+                description: "The registry record of a hostname. Fails if the service has \
+                              never issued it."
+                    .into(),
+                attributes: map! {
+                    "hostname" => Attribute {
+                        attr_type: String,
+                        description: "The hostname to look up.".into(),
+                        constraint: AttributeConstraint::Required,
+                        ..Default::default()
+                    },
+                    "id" => computed(String, "The hostname."),
+                    "application" => computed(String, "Application part of the name."),
+                    "role" => computed(String, "Role part of the name."),
+                    "environment" => computed(String, "Environment part of the name."),
+                    "number" => computed(Number, "The counter value the name was made from."),
+                    "status" => computed(String, "\"issued\" or \"released\"."),
+                    "created_at" => computed(String, "When the name was issued (RFC 3339)."),
+                    "released_at" => computed(String, "When it was released, or null."),
+                    "idempotency_key" => computed(String,
+                        "The Idempotency-Key it was allocated with, or null."),
+                },
+                ..Default::default()
+            },
+        })
+    }
+
+    async fn read<'a>(
+        &self,
+        diags: &mut Diagnostics,
+        config: Self::State<'a>,
+        _provider_meta_state: Self::ProviderMetaState<'a>,
+    ) -> Option<Self::State<'a>> {
+        let client = self.shared.client(diags)?;
+        let Value::Value(hostname) = &config.hostname else {
+            diags.error_short("hostname must be known", AttributePath::new("hostname"));
+            return None;
+        };
+        match client.get(hostname).await {
+            Ok(Some(record)) => Some(RecordState {
+                hostname: config.hostname.clone(),
+                id: Value::Value(record.hostname),
+                application: Value::Value(record.application),
+                role: Value::Value(record.role),
+                environment: Value::Value(record.environment),
+                number: Value::Value(record.number),
+                status: Value::Value(record.status),
+                created_at: record.created_at.into(),
+                released_at: record.released_at.into(),
+                idempotency_key: record.idempotency_key.into(),
+            }),
+            Ok(None) => {
+                diags.error(
+                    format!("No such name: {hostname}"),
+                    format!("{} has never issued {hostname}.", client.endpoint()),
+                    AttributePath::new("hostname"),
+                );
+                None
+            }
+            Err(e) => {
+                report(diags, &e);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,531 @@
+//! `resource "naming"`: one hostname from the service, schema-compatible with the proof of
+//! concept's Go provider (three required inputs, `generated_name`, the hostname as `id`).
+//! Create allocates with an Idempotency-Key, read follows the registry, any input change
+//! replaces, delete releases, import adopts a hostname.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType, Block, Schema};
+use tf_provider::value::{Value, ValueEmpty};
+use tf_provider::{map, AttributePath, Diagnostics, RawValue, Resource};
+
+use crate::client::{Client, Error, Record};
+use crate::provider::Shared;
+
+/// The inputs whose change means another name: a name is never renamed in place.
+pub const INPUTS: [&str; 3] = ["application", "role", "environment"];
+
+/// Longest `idempotency_key`: the derived Idempotency-Key adds the three inputs (at most
+/// 63 characters together) and a generation, and the service accepts 255.
+pub const MAX_USER_KEY: usize = 180;
+
+/// How many released names one `idempotency_key` may skip before giving up.
+const MAX_GENERATIONS: u32 = 100;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NamingState {
+    pub id: Value<String>,
+    pub application: Value<String>,
+    pub role: Value<String>,
+    pub environment: Value<String>,
+    pub generated_name: Value<String>,
+    pub idempotency_key: Value<String>,
+    pub request_id: Value<String>,
+}
+
+impl NamingState {
+    fn input(&self, name: &str) -> &Value<String> {
+        match name {
+            "application" => &self.application,
+            "role" => &self.role,
+            "environment" => &self.environment,
+            _ => unreachable!("not an input: {name}"),
+        }
+    }
+
+    fn adopt(&mut self, record: &Record) {
+        self.id = Value::Value(record.hostname.clone());
+        self.generated_name = Value::Value(record.hostname.clone());
+        self.application = Value::Value(record.application.clone());
+        self.role = Value::Value(record.role.clone());
+        self.environment = Value::Value(record.environment.clone());
+    }
+}
+
+/// Why a user's `idempotency_key` cannot be sent, if it cannot.
+pub fn check_user_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if key.len() > MAX_USER_KEY {
+        return Err(format!("must be at most {MAX_USER_KEY} characters"));
+    }
+    if key
+        .chars()
+        .any(|c| !c.is_ascii_graphic() || c == '"' || c == '\\')
+    {
+        return Err("must be printable ASCII without spaces, quotes or backslashes".into());
+    }
+    Ok(())
+}
+
+/// The Idempotency-Key for a resource whose configuration sets `idempotency_key`.
+///
+/// The inputs are part of it so that a replacement with other inputs gets a new name (the
+/// same key with another payload would be refused); the generation moves past names that
+/// were released, since a replayed key would hand a released name back.
+pub fn derived_key(user_key: &str, inputs: [&str; 3], generation: u32) -> String {
+    let [application, role, environment] = inputs;
+    format!("{user_key}/{application}/{role}/{environment}/{generation}")
+}
+
+/// The Idempotency-Key for a resource without `idempotency_key`: fixed for the whole Create,
+/// so the client's retries can never allocate twice.
+pub fn random_key() -> String {
+    format!("terraform-{}", uuid::Uuid::new_v4())
+}
+
+/// Reports an API error, on the input the service blamed if it named one.
+pub fn report(diags: &mut Diagnostics, error: &Error) {
+    match error.field() {
+        Some(field) if INPUTS.contains(&field) => diags.error(
+            error.summary(),
+            error.detail(),
+            AttributePath::new(field.to_string()),
+        ),
+        _ => diags.root_error(error.summary(), error.detail()),
+    }
+}
+
+pub struct NamingResource {
+    shared: Shared,
+}
+
+impl NamingResource {
+    pub fn new(shared: Shared) -> Self {
+        NamingResource { shared }
+    }
+
+    /// Allocates a name, skipping names that a replayed key hands back already released.
+    async fn allocate(
+        client: &Client,
+        inputs: [&str; 3],
+        user_key: Option<&str>,
+    ) -> Result<(String, String), Error> {
+        let [application, role, environment] = inputs;
+        let mut generation = 1;
+        loop {
+            let key = match user_key {
+                Some(user_key) => derived_key(user_key, inputs, generation),
+                None => random_key(),
+            };
+            let generated = client
+                .generate(application, role, environment, &key)
+                .await?;
+            if generated.replayed && generation < MAX_GENERATIONS {
+                if let Some(record) = client.get(&generated.hostname).await? {
+                    if record.is_released() {
+                        generation += 1;
+                        continue;
+                    }
+                }
+            }
+            return Ok((generated.hostname, key));
+        }
+    }
+}
+
+fn attribute(
+    attr_type: AttributeType,
+    constraint: AttributeConstraint,
+    description: &str,
+) -> Attribute {
+    Attribute {
+        attr_type,
+        description: description.into(),
+        constraint,
+        ..Default::default()
+    }
+}
+
+fn known(value: &Value<String>) -> Option<&str> {
+    match value {
+        Value::Value(v) => Some(v.as_str()),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Resource for NamingResource {
+    type State<'a> = NamingState;
+    type PrivateState<'a> = ValueEmpty;
+    type ProviderMetaState<'a> = ValueEmpty;
+
+    fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
+        use AttributeConstraint::{Computed, Optional, Required};
+        use AttributeType::String;
+        Some(Schema {
+            // Version 0 is the proof of concept's Go provider (see `upgrade`).
+            version: 1,
+            block: Block {
+                version: 1,
+                description: "A hostname allocated by the hostnaming service and released when \
+                              the resource is destroyed."
+                    .into(),
+                attributes: map! {
+                    "id" => attribute(String, Computed, "The hostname."),
+                    "application" => attribute(String, Required,
+                        "Application part of the name. Changing it allocates a new name."),
+                    "role" => attribute(String, Required,
+                        "Role part of the name. Changing it allocates a new name."),
+                    "environment" => attribute(String, Required,
+                        "Environment part of the name. Changing it allocates a new name."),
+                    "generated_name" => attribute(String, Computed,
+                        "The hostname, e.g. web-app-prod-vm7."),
+                    "idempotency_key" => attribute(String, Optional,
+                        "A key unique to this resource instance across everything that uses \
+                         the service (e.g. \"team/stack/${each.key}\"). With it, an apply that \
+                         is retried after a failure gets back the name the failed one \
+                         allocated instead of a second one. Changing it changes nothing."),
+                    "request_id" => attribute(String, Computed,
+                        "The Idempotency-Key the name was allocated with (empty if none)."),
+                },
+                ..Default::default()
+            },
+        })
+    }
+
+    async fn validate<'a>(&self, diags: &mut Diagnostics, config: Self::State<'a>) -> Option<()> {
+        if let Value::Value(key) = &config.idempotency_key {
+            if let Err(why) = check_user_key(key) {
+                diags.error(
+                    "Invalid idempotency_key",
+                    why,
+                    AttributePath::new("idempotency_key"),
+                );
+            }
+        }
+        Some(())
+    }
+
+    async fn read<'a>(
+        &self,
+        diags: &mut Diagnostics,
+        mut state: Self::State<'a>,
+        private_state: Self::PrivateState<'a>,
+        _provider_meta_state: Self::ProviderMetaState<'a>,
+    ) -> Option<(Self::State<'a>, Self::PrivateState<'a>)> {
+        // Returning None means "gone": on any doubt keep the state and say why.
+        let Some(client) = self.shared.client(diags) else {
+            return Some((state, private_state));
+        };
+        let Some(id) = known(&state.id).map(str::to_string) else {
+            return Some((state, private_state));
+        };
+        match client.get(&id).await {
+            Ok(Some(record)) if !record.is_released() => {
+                state.adopt(&record);
+                Some((state, private_state))
+            }
+            Ok(Some(_released)) => None,
+            Ok(None) if state.request_id.is_null() => {
+                // Only state carried over from the proof of concept lacks a request_id,
+                // and its service kept no registry: dropping the name would replace every
+                // machine named after it.
+                diags.root_warning(
+                    format!("{id} is not in the hostnaming registry"),
+                    format!(
+                        "{id} came from the proof-of-concept provider, whose service kept no \
+                         registry, so {} cannot tell whether it is still in use. It stays in \
+                         the state as it is; destroying it releases nothing.",
+                        client.endpoint()
+                    ),
+                );
+                Some((state, private_state))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                report(diags, &e);
+                Some((state, private_state))
+            }
+        }
+    }
+
+    async fn plan_create<'a>(
+        &self,
+        _diags: &mut Diagnostics,
+        mut proposed_state: Self::State<'a>,
+        _config_state: Self::State<'a>,
+        _provider_meta_state: Self::ProviderMetaState<'a>,
+    ) -> Option<(Self::State<'a>, Self::PrivateState<'a>)> {
+        // Not known before the service answers. (A key chosen here could not be carried to
+        // apply: Terraform plans again during apply and rejects a value that changed.)
+        proposed_state.id = Value::Unknown;
+        proposed_state.generated_name = Value::Unknown;
+        proposed_state.request_id = Value::Unknown;
+        Some((proposed_state, ValueEmpty::default()))
+    }
+
+    async fn plan_update<'a>(
+        &self,
+        _diags: &mut Diagnostics,
+        prior_state: Self::State<'a>,
+        proposed_state: Self::State<'a>,
+        _config_state: Self::State<'a>,
+        prior_private_state: Self::PrivateState<'a>,
+        _provider_meta_state: Self::ProviderMetaState<'a>,
+    ) -> Option<(Self::State<'a>, Self::PrivateState<'a>, Vec<AttributePath>)> {
+        let replace = INPUTS
+            .iter()
+            .filter(|name| prior_state.input(name) != proposed_state.input(name))
+            .map(|name| AttributePath::new(*name))
+            .collect();
+        Some((proposed_state, prior_private_state, replace))
+    }
+
+    async fn plan_destroy<'a>(
+        &self,
+        _diags: &mut Diagnostics,
+        _prior_state: Self::State<'a>,
+        prior_private_state: Self::PrivateState<'a>,
+        _provider_meta_state: Self::ProviderMetaState<'a>,
+    ) -> Option<Self::PrivateState<'a>> {
+        Some(prior_private_state)
+    }
+
+    async fn create<'a>(
+        &self,
+        diags: &mut Diagnostics,
+        mut planned_state: Self::State<'a>,
+        _config_state: Self::State<'a>,
+        planned_private_state: Self::PrivateState<'a>,
+        _provider_meta_state: Self::ProviderMetaState<'a>,
+    ) -> Option<(Self::State<'a>, Self::PrivateState<'a>)> {
+        let client = self.shared.client(diags)?;
+        let (Some(application), Some(role), Some(environment)) = (
+            known(&planned_state.application),
+            known(&planned_state.role),
+            known(&planned_state.environment),
+        ) else {
+            diags.root_error_short("application, role and environment must be known to apply");
+            return None;
+        };
+        let user_key = known(&planned_state.idempotency_key);
+        match Self::allocate(&client, [application, role, environment], user_key).await {
+            Ok((hostname, key)) => {
+                planned_state.id = Value::Value(hostname.clone());
+                planned_state.generated_name = Value::Value(hostname);
+                planned_state.request_id = Value::Value(key);
+                Some((planned_state, planned_private_state))
+            }
+            Err(e) => {
+                report(diags, &e);
+                None
+            }
+        }
+    }
+
+    async fn update<'a>(
+        &self,
+        _diags: &mut Diagnostics,
+        _prior_state: Self::State<'a>,
+        planned_state: Self::State<'a>,
+        _config_state: Self::State<'a>,
+        planned_private_state: Self::PrivateState<'a>,
+        _provider_meta_state: Self::ProviderMetaState<'a>,
+    ) -> Option<(Self::State<'a>, Self::PrivateState<'a>)> {
+        // Only `idempotency_key` can change in place, and it only matters at creation.
+        Some((planned_state, planned_private_state))
+    }
+
+    async fn destroy<'a>(
+        &self,
+        diags: &mut Diagnostics,
+        state: Self::State<'a>,
+        _private_state: Self::PrivateState<'a>,
+        _provider_meta_state: Self::ProviderMetaState<'a>,
+    ) -> Option<()> {
+        let client = self.shared.client(diags)?;
+        let Some(id) = known(&state.id) else {
+            return Some(());
+        };
+        match client.release(id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => diags.root_warning(
+                format!("{id} was not in the hostnaming registry"),
+                format!(
+                    "{} has no record of {id}, so there was nothing to release.",
+                    client.endpoint()
+                ),
+            ),
+            // Terraform keeps the name in the state, so the next destroy tries again.
+            Err(e) => report(diags, &e),
+        }
+        Some(())
+    }
+
+    async fn import<'a>(
+        &self,
+        diags: &mut Diagnostics,
+        id: String,
+    ) -> Option<(Self::State<'a>, Self::PrivateState<'a>)> {
+        let client = self.shared.client(diags)?;
+        match client.get(&id).await {
+            Ok(Some(record)) if !record.is_released() => {
+                let mut state = NamingState::default();
+                state.adopt(&record);
+                state.request_id = Value::Value(record.idempotency_key.unwrap_or_default());
+                Some((state, ValueEmpty::default()))
+            }
+            Ok(Some(_)) => {
+                diags.root_error(
+                    format!("Cannot import {id}: it was released"),
+                    "A released name is never issued again, so there is nothing to manage.",
+                );
+                None
+            }
+            Ok(None) => {
+                diags.root_error(
+                    format!("Cannot import {id}: no such name"),
+                    format!("{} has no record of {id}.", client.endpoint()),
+                );
+                None
+            }
+            Err(e) => {
+                report(diags, &e);
+                None
+            }
+        }
+    }
+
+    async fn upgrade<'a>(
+        &self,
+        diags: &mut Diagnostics,
+        _version: i64,
+        prior_state: RawValue,
+    ) -> Option<Self::State<'a>> {
+        // The proof of concept's state (version 0) has the same inputs, `id` and
+        // `generated_name`; what it lacks stays null, which marks it as such (see `read`).
+        let mut state: NamingState = prior_state.deserialize(diags)?;
+        if state.generated_name.is_null() {
+            state.generated_name = state.id.clone();
+        }
+        if state.id.is_null() {
+            state.id = state.generated_name.clone();
+        }
+        Some(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::tests::{client, generated, Fake};
+    use serde_json::json;
+
+    #[test]
+    fn user_keys_are_checked_like_the_service_checks_keys() {
+        assert!(check_user_key("team-a/prod/vm-1").is_ok());
+        assert!(check_user_key(&"k".repeat(MAX_USER_KEY)).is_ok());
+        for bad in ["", "has space", "quo\"te", "back\\slash", "tab\t", "é"] {
+            assert!(check_user_key(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_user_key(&"k".repeat(MAX_USER_KEY + 1)).is_err());
+        // The longest derived key still fits the service's 255.
+        let longest = derived_key(
+            &"k".repeat(MAX_USER_KEY),
+            ["a".repeat(20).as_str(), &"r".repeat(20), &"e".repeat(21)],
+            MAX_GENERATIONS,
+        );
+        assert!(longest.len() <= 255, "{}", longest.len());
+    }
+
+    #[test]
+    fn derived_keys_differ_by_payload_and_generation_only() {
+        let k = |inputs, generation| derived_key("vm-a", inputs, generation);
+        assert_eq!(k(["web", "app", "prod"], 1), k(["web", "app", "prod"], 1));
+        assert_ne!(k(["web", "app", "prod"], 1), k(["web", "app", "dev"], 1));
+        assert_ne!(k(["web", "app", "prod"], 1), k(["web", "app", "prod"], 2));
+        assert_ne!(random_key(), random_key());
+    }
+
+    #[tokio::test]
+    async fn a_key_that_replays_a_released_name_moves_to_the_next_generation() {
+        let released = json!({"hostname": "web-app-prod-vm1", "application": "web",
+            "role": "app", "environment": "prod", "number": 1, "status": "released"});
+        let fake = Fake::start(vec![
+            (200, vec![], generated("web-app-prod-vm1", true)),
+            (200, vec![], released.to_string()),
+            (200, vec![], generated("web-app-prod-vm2", false)),
+        ])
+        .await;
+        let (hostname, key) = NamingResource::allocate(
+            &client(&fake.url, 1_000),
+            ["web", "app", "prod"],
+            Some("vm-a"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(hostname, "web-app-prod-vm2");
+        assert_eq!(key, "vm-a/web/app/prod/2");
+        let seen = fake.seen();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(
+            seen[0].headers["idempotency-key"],
+            "\"vm-a/web/app/prod/1\""
+        );
+        assert_eq!(seen[1].path, "/names/web-app-prod-vm1");
+        assert_eq!(
+            seen[2].headers["idempotency-key"],
+            "\"vm-a/web/app/prod/2\""
+        );
+    }
+
+    #[tokio::test]
+    async fn a_replayed_name_still_issued_is_the_answer() {
+        let issued = json!({"hostname": "web-app-prod-vm1", "application": "web",
+            "role": "app", "environment": "prod", "number": 1, "status": "issued"});
+        let fake = Fake::start(vec![
+            (200, vec![], generated("web-app-prod-vm1", true)),
+            (200, vec![], issued.to_string()),
+        ])
+        .await;
+        let (hostname, key) = NamingResource::allocate(
+            &client(&fake.url, 1_000),
+            ["web", "app", "prod"],
+            Some("vm-a"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (hostname.as_str(), key.as_str()),
+            ("web-app-prod-vm1", "vm-a/web/app/prod/1")
+        );
+        assert_eq!(fake.seen().len(), 2);
+    }
+
+    #[test]
+    fn the_proof_of_concepts_state_upgrades_with_no_request_id() {
+        let old = json!({"id": "web-app-prod-vm3", "application": "web", "role": "app",
+            "environment": "prod", "generated_name": "web-app-prod-vm3"});
+        let mut diags = Diagnostics::default();
+        let resource = NamingResource::new(Shared::default());
+        let state =
+            block_on(resource.upgrade(&mut diags, 0, RawValue::Json(old.to_string().into_bytes())))
+                .unwrap();
+        assert!(diags.errors.is_empty(), "{diags:?}");
+        assert_eq!(state.id, Value::Value("web-app-prod-vm3".to_string()));
+        assert_eq!(state.generated_name, state.id);
+        assert_eq!(state.application, Value::Value("web".to_string()));
+        assert!(state.request_id.is_null());
+        assert!(state.idempotency_key.is_null());
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+}
