@@ -9,8 +9,7 @@ mod provider;
 mod record;
 mod resource;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     // Started by hand it would wait forever for a Terraform that never connects.
     if std::env::var_os("TF_PLUGIN_MAGIC_COOKIE").is_none() {
         eprintln!(
@@ -20,5 +19,16 @@ async fn main() -> anyhow::Result<()> {
         );
         std::process::exit(1);
     }
-    tf_provider::serve("naming", provider::NamingProvider::default()).await
+    // tf-provider appends a backtrace to every diagnostic when backtraces are enabled; a
+    // user with RUST_BACKTRACE=1 in their shell would see thirty lines of frames under
+    // each error. Panics keep theirs: they read RUST_BACKTRACE. Set before any thread
+    // exists, as set_var requires.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(tf_provider::serve(
+            "naming",
+            provider::NamingProvider::default(),
+        ))
 }
