@@ -4,6 +4,7 @@
 //! export), `outbound` polices and pools its outgoing requests, `vault` is a small native
 //! client used for bootstrap and by tests.
 
+pub mod bench;
 pub mod manifest;
 pub mod outbound;
 pub mod server;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use hostnaming_host::vault::{bootstrap, Bootstrapped, VaultClient, SERVICE_POLICY_NAME};
-use hostnaming_host::{App, Manifest};
+use hostnaming_host::{bench, App, Manifest};
 
 #[derive(Parser)]
 #[command(name = "hostnaming", version, about = "Hostnames as a service")]
@@ -25,6 +25,34 @@ enum Command {
         listen: String,
         #[arg(long, default_value = "spin.toml")]
         manifest: PathBuf,
+    },
+    /// Measure allocations/s and latency of the service beside its native ceiling. Starts
+    /// its own OpenBao and service unless --url is given.
+    Bench {
+        /// A running service to load (then VAULT_ADDR / VAULT_TOKEN serve the ceiling).
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, value_enum, default_value = "dev")]
+        storage: hostnaming_host::bench::Storage,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 4000)]
+        requests: usize,
+        #[arg(long, default_value_t = 1)]
+        tuples: usize,
+        /// Run 1, 4, 16, 64 clients over 1 tuple and over as many tuples as clients.
+        #[arg(long)]
+        sweep: bool,
+        #[arg(long, default_value = "target/bench/results.json")]
+        json: PathBuf,
+        /// Where the sweep's plot goes.
+        #[arg(long, default_value = "target/bench/bench.svg")]
+        plot: PathBuf,
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// Only measure the host overhead (Vault stubbed), this many times; for profiling.
+        #[arg(long)]
+        overhead_only: Option<usize>,
     },
     /// Make a new API token and print it with its `api_tokens` entry (the hash).
     Token {
@@ -44,7 +72,7 @@ enum Command {
     },
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Serve { listen, manifest } => {
@@ -69,6 +97,41 @@ async fn main() -> Result<()> {
                 r = app.serve(listener) => r,
                 _ = tokio::signal::ctrl_c() => Ok(()),
             }
+        }
+        Command::Bench {
+            url,
+            storage,
+            clients,
+            requests,
+            tuples,
+            sweep,
+            json,
+            plot,
+            manifest,
+            overhead_only,
+        } => {
+            if let Some(iterations) = overhead_only {
+                let m = Manifest::load(
+                    &manifest,
+                    &HashMap::from([("vault_token".into(), "unused".into())]),
+                    |_| None,
+                )?;
+                let p50 = bench::host_overhead(&m, iterations).await?;
+                println!(
+                    "host overhead per request (instantiate + run, Vault stubbed): p50 {p50:.0} us"
+                );
+                return Ok(());
+            }
+            bench(
+                url,
+                storage,
+                (clients, requests, tuples),
+                sweep,
+                &json,
+                &plot,
+                &manifest,
+            )
+            .await
         }
         Command::Token { scopes } => {
             let mut bytes = [0u8; 24];
@@ -103,4 +166,100 @@ async fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn bench(
+    url: Option<String>,
+    storage: bench::Storage,
+    (clients, requests, tuples): (usize, usize, usize),
+    sweep: bool,
+    json: &std::path::Path,
+    plot: &std::path::Path,
+    manifest_path: &std::path::Path,
+) -> Result<()> {
+    let manifest = Manifest::load(
+        manifest_path,
+        &HashMap::from([("vault_token".to_string(), "unused".to_string())]),
+        |_| None,
+    )?;
+    let (_bao, _svc, svc_url, vault_addr, token) = match url {
+        Some(url) => {
+            let addr =
+                std::env::var("VAULT_ADDR").context("--url needs VAULT_ADDR for the ceiling")?;
+            let token =
+                std::env::var("VAULT_TOKEN").context("--url needs VAULT_TOKEN for the ceiling")?;
+            (None, None, url, addr, token)
+        }
+        None => {
+            eprintln!("bench: starting OpenBao ({storage:?}) and the service");
+            let bao = bench::OwnBao::start(storage).await?;
+            let token = bench::service_token(&bao).await?;
+            let svc = bench::OwnService::start(manifest_path, &bao.addr, &token).await?;
+            let (url, addr) = (svc.url.clone(), bao.addr.clone());
+            (Some(bao), Some(svc), url, addr, token)
+        }
+    };
+    let vault = hostnaming::vault::VaultConfig::parse(&vault_addr, "hostnaming")
+        .map_err(anyhow::Error::msg)?;
+    let loads: Vec<bench::Load> = if sweep {
+        let mut loads = Vec::new();
+        for c in [1, 4, 16, 64] {
+            for t in if c == 1 { vec![1] } else { vec![1, c] } {
+                loads.push(bench::Load {
+                    clients: c,
+                    requests: requests.max(c * 20),
+                    tuples: t,
+                });
+            }
+        }
+        loads
+    } else {
+        vec![bench::Load {
+            clients,
+            requests,
+            tuples,
+        }]
+    };
+    let mut rows = Vec::new();
+    for load in loads {
+        rows.push(bench::compare(&svc_url, &vault, &token, load).await);
+    }
+    bench::print_table(storage, &rows);
+    let rss = _svc.as_ref().and_then(|s| s.peak_rss_mib());
+    let overhead = match bench::host_overhead(&manifest, 2000).await {
+        Ok(us) => Some(us),
+        Err(e) => {
+            eprintln!("bench: measuring the host overhead failed: {e:#}");
+            None
+        }
+    };
+    let component_bytes = std::fs::metadata(&manifest.source)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "component {} KiB; service peak RSS {}; host overhead per request (instantiate + run, Vault stubbed) p50 {}",
+        component_bytes / 1024,
+        rss.map_or("n/a".into(), |r| format!("{r:.1} MiB")),
+        overhead.map_or("n/a".into(), |o| format!("{o:.0} us")),
+    );
+    let report = bench::Report {
+        storage,
+        rows,
+        component_bytes,
+        service_peak_rss_mib: rss,
+        host_overhead_p50_us: overhead,
+    };
+    if let Some(dir) = json.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(json, serde_json::to_string_pretty(&report)?)?;
+    println!("results: {}", json.display());
+    if sweep {
+        if let Some(dir) = plot.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        bench::plot(plot, &format!("{storage:?}"), &report.rows)?;
+        println!("plot: {}", plot.display());
+    }
+    Ok(())
 }

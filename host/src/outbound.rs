@@ -22,11 +22,15 @@ type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type SendFuture =
     Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
 
+/// Answers outgoing requests in-process, to measure the host and component alone.
+pub type Stub = Arc<dyn Fn(&http::Method, &http::Uri) -> (u16, &'static str) + Send + Sync>;
+
 /// Shared by every request's store; cloning is cheap.
 #[derive(Clone)]
 pub struct Outbound {
     allowed: Arc<Vec<AllowedHost>>,
     client: Client<HttpConnector, WasiBody>,
+    stub: Option<Stub>,
 }
 
 impl Outbound {
@@ -41,6 +45,15 @@ impl Outbound {
         Self {
             allowed: Arc::new(allowed),
             client,
+            stub: None,
+        }
+    }
+
+    /// Answers every allowed request with `stub` instead of the network.
+    pub fn stubbed(allowed: Vec<AllowedHost>, stub: Stub) -> Self {
+        Self {
+            stub: Some(stub),
+            ..Self::new(allowed)
         }
     }
 
@@ -67,12 +80,28 @@ impl WasiHttpHooks for Outbound {
         let allowed = self.allows(request.uri());
         let https = request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
         let client = self.client.clone();
+        let stubbed = self
+            .stub
+            .as_ref()
+            .map(|stub| stub(request.method(), request.uri()));
         let timeout = options
             .and_then(|o| o.first_byte_timeout)
             .unwrap_or(DEFAULT_TIMEOUT);
         Box::new(async move {
             if !allowed {
                 return Err(Error::HttpRequestDenied);
+            }
+            if let Some((status, body)) = stubbed {
+                // Read the request body as a server would; the guest's write fails otherwise.
+                let _ = request.into_body().collect().await;
+                let body = http_body_util::Full::new(bytes::Bytes::from_static(body.as_bytes()))
+                    .map_err(|never| match never {})
+                    .boxed_unsync();
+                let res = http::Response::builder()
+                    .status(status)
+                    .body(body)
+                    .map_err(|e| Error::InternalError(Some(e.to_string())))?;
+                return Ok((res, Box::new(async { Ok(()) }) as IoFuture));
             }
             if https {
                 // TLS goes through wasmtime's own client (rustls, webpki roots); only the

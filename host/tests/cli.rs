@@ -129,3 +129,47 @@ fn the_token_command_prints_a_token_and_its_hash_entry() {
         Ok(())
     );
 }
+
+#[test]
+fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
+    let dir = std::env::temp_dir().join(format!("hostnaming-bench-test-{}", std::process::id()));
+    let json = dir.join("results.json");
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
+    let out = hostnaming()
+        .args([
+            "bench",
+            "--clients",
+            "4",
+            "--requests",
+            "40",
+            "--tuples",
+            "2",
+            "--manifest",
+            manifest,
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ratio") && stdout.contains("host overhead"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let row = &report["rows"][0];
+    for side in ["service", "ceiling"] {
+        assert_eq!(row[side]["statuses"]["200"], 40, "{side}: {row}");
+        assert_eq!(row[side]["duplicates"], 0, "{side}");
+        assert!(row[side]["rate"].as_f64().unwrap() > 0.0, "{side}");
+    }
+    assert!(report["component_bytes"].as_u64().unwrap() > 0);
+    assert!(report["host_overhead_p50_us"].as_f64().unwrap() > 0.0);
+    let _ = std::fs::remove_dir_all(dir);
+}

