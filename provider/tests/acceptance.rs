@@ -493,9 +493,10 @@ async fn the_proof_of_concepts_state_is_kept() {
 }
 
 /// A service with API tokens: the configured token is sent, and without it the error says
-/// what to set. The data source reads the record of the name just made.
+/// what to set. The data source reads the record of the name just made, and
+/// `idempotency_key` keeps a lost create on its name but never revives a released one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_token_is_sent_and_the_data_source_reads_the_record() {
+async fn tokens_the_data_source_and_idempotency_keys_work_end_to_end() {
     use sha2::{Digest, Sha256};
     let token = "acceptance-token-5b0f1c";
     let hash: String = Sha256::digest(token.as_bytes())
@@ -552,6 +553,87 @@ output "record" {
     assert_eq!(record["released_at"], Value::Null);
     let plan = tf.plan(&[]).await;
     assert_eq!(plan.code, 0, "{}", plan.text);
+    let hostname = record["hostname"].as_str().unwrap().to_string();
+
+    // An apply whose answer never reached the state (here: the state lost it) gets the
+    // same name back rather than a second one.
+    tf.ok(&["state", "rm", "naming.one"]).await;
+    tf.apply(&[]).await;
+    assert_eq!(tf.output("record").await["hostname"], hostname.as_str());
+
+    // Released behind Terraform's back: the refresh drops it, and the create that
+    // follows skips the released name its key would replay.
+    let bearer = format!("Bearer {token}");
+    let released = request_with(
+        "DELETE",
+        &format!("{}/names/{hostname}", svc.url),
+        "",
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(released.status, 200, "{}", released.text);
+    let plan = tf.plan(&[]).await;
+    assert!(
+        plan.flat()
+            .contains("Plan: 1 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.text
+    );
+    tf.apply(&[]).await;
+    let again = tf.output("record").await;
+    assert_ne!(again["hostname"], hostname.as_str(), "{again}");
+    assert_eq!(again["status"], "issued");
+    assert_eq!(again["idempotency_key"], "acceptance/one/api/web/test/2");
+}
+
+/// The installation the README describes for users: a filesystem mirror and `terraform
+/// init`, which records the binary's hash in the lock file. Planning a create asks nothing
+/// of the service, so none runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_installs_from_a_filesystem_mirror() {
+    let tf = Tf::new("provider", &["main.tf"]);
+    let mirror = tf.dir.join("mirror");
+    let platform = format!(
+        "{}_{}",
+        std::env::consts::OS,
+        match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        }
+    );
+    let package = mirror.join(format!(
+        "local/terraform-providers/naming/{}/{platform}",
+        env!("CARGO_PKG_VERSION")
+    ));
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::copy(PROVIDER, package.join("terraform-provider-naming")).unwrap();
+    tf.write(
+        "terraform.rc",
+        &format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    \
+             include = [\"local/terraform-providers/*\"]\n  }}\n  direct {{\n    \
+             exclude = [\"local/terraform-providers/*\"]\n  }}\n}}\n",
+            mirror.display()
+        ),
+    );
+    tf.ok(&["init", "-input=false", "-no-color"]).await;
+    let lock = std::fs::read_to_string(tf.dir.join(".terraform.lock.hcl")).unwrap();
+    assert!(
+        lock.contains(&format!(
+            "provider \"local/terraform-providers/naming\" {{\n  version = \"{}\"",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{lock}"
+    );
+    let plan = tf.plan(&[]).await;
+    assert_eq!(plan.code, 2);
+    assert!(
+        plan.flat()
+            .contains("Plan: 3 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.text
+    );
 }
 
 /// Example (a): terraform_data and curl, no provider at all.
