@@ -397,22 +397,25 @@ impl OwnBao {
 
     async fn init_raft(&mut self) -> Result<()> {
         let anon = VaultClient::new(&self.addr, "")?;
+        // Initialise exactly once: a retried init after a lost answer would find the server
+        // initialised with keys nobody has. So wait until it answers "not initialised".
         let deadline = Instant::now() + Duration::from_secs(30);
-        let init = loop {
-            match anon
-                .call(
-                    "PUT",
-                    "sys/init",
-                    Some(json!({"secret_shares": 1, "secret_threshold": 1})),
-                )
-                .await
-            {
-                Ok((200, v)) => break v,
+        loop {
+            match anon.call("GET", "sys/health", None).await {
+                Ok((501, _)) => break,
                 _ if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await
                 }
-                other => bail!("initialising Raft OpenBao failed: {other:?}"),
+                other => bail!("Raft OpenBao did not come up uninitialised: {other:?}"),
             }
+        }
+        let body = json!({"secret_shares": 1, "secret_threshold": 1});
+        let init = match anon
+            .call_within("PUT", "sys/init", Some(body), Duration::from_secs(120))
+            .await?
+        {
+            (200, v) => v,
+            (s, v) => bail!("initialising Raft OpenBao failed: {s} {v}"),
         };
         let key = init["keys_base64"][0]
             .as_str()
@@ -422,7 +425,12 @@ impl OwnBao {
             .ok_or_else(|| anyhow!("no root token"))?
             .to_string();
         match anon
-            .call("PUT", "sys/unseal", Some(json!({"key": key})))
+            .call_within(
+                "PUT",
+                "sys/unseal",
+                Some(json!({"key": key})),
+                Duration::from_secs(60),
+            )
             .await?
         {
             (200, _) => Ok(()),

@@ -51,6 +51,18 @@ impl VaultClient {
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Value)> {
+        self.call_within(method, path, body, Duration::from_secs(10))
+            .await
+    }
+
+    /// [`Self::call`] with its own deadline, for slow calls such as initialising Raft.
+    pub async fn call_within(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        deadline: Duration,
+    ) -> Result<(u16, Value)> {
         let uri = format!("{}/v1/{path}", self.addr);
         let req = hyper::Request::builder()
             .method(method)
@@ -60,9 +72,9 @@ impl VaultClient {
             .body(Full::new(Bytes::from(
                 body.map(|b| b.to_string()).unwrap_or_default(),
             )))?;
-        let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+        let resp = tokio::time::timeout(deadline, self.client.request(req))
             .await
-            .map_err(|_| anyhow!("{method} {uri}: no answer within 10s"))?
+            .map_err(|_| anyhow!("{method} {uri}: no answer within {deadline:?}"))?
             .with_context(|| format!("{method} {uri}"))?;
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await?.to_bytes();
