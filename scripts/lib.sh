@@ -30,6 +30,13 @@ ensure_python_tools() {
     fi
 }
 
+# The Terraform provider's gRPC code is generated with protoc (Debian's protobuf-compiler).
+ensure_protoc() {
+    if ! command -v protoc >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null
+    fi
+}
+
 build_component() {
     cargo build --target wasm32-wasip2 --profile component -p hostnaming
 }
