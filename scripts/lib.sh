@@ -23,10 +23,15 @@ ensure_bao() {
     export BAO_BIN
 }
 
-# The OpenAPI test validates src/openapi.json with openapi-spec-validator.
+# The OpenAPI tests validate src/openapi.json (openapi-spec-validator) and fuzz the served
+# API against it (schemathesis).
 ensure_python_tools() {
     if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
         python3 -m pip install --quiet --disable-pip-version-check 'openapi-spec-validator==0.9.0'
+    fi
+    if ! command -v schemathesis >/dev/null 2>&1; then
+        python3 -m pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
+        hash -r
     fi
 }
 
