@@ -24,6 +24,7 @@ use crate::names::{self, ListQuery};
 use crate::problem::{self, ApiError};
 use crate::registry::{self, NameRecord};
 use crate::request::{self, MAX_BODY};
+use crate::retry::RetryPolicy;
 use crate::routes::{self, Route};
 use crate::template::{self, Template};
 use crate::validate::{FieldError, NameRequest};
@@ -39,14 +40,13 @@ wit_bindgen::generate!({
 
 use exports::hostnaming::naming::allocator as wit;
 
-/// No single Vault call may take longer than this; a black-holed Vault must still get
-/// the caller an answer.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// The service's settings, read from Spin variables.
 struct Settings {
     vault: VaultConfig,
     token: String,
+    /// No single Vault call may take longer: a slow or black-holed Vault must still get
+    /// the caller an answer.
+    call_timeout: Duration,
     allocation: allocate::Settings,
     auth: auth::Mode,
 }
@@ -83,12 +83,19 @@ impl Settings {
                 "the Spin variable `vault_token` is empty or not a valid header value".into(),
             ));
         }
-        let lease = optional_variable("idempotency_lease_ms", "30000")?;
-        let lease: u64 = lease.trim().parse().map_err(|_| {
-            NamingError::Misconfigured(format!(
-                "the Spin variable `idempotency_lease_ms` must be a whole number, not {lease:?}"
-            ))
-        })?;
+        let millis = |name: &str, default: &str| -> Result<Duration, NamingError> {
+            let value = optional_variable(name, default)?;
+            match value.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+                _ => Err(NamingError::Misconfigured(format!(
+                    "the Spin variable `{name}` must be a positive whole number of \
+                     milliseconds, not {value:?}"
+                ))),
+            }
+        };
+        let lease = millis("idempotency_lease_ms", "30000")?;
+        let call_timeout = millis("vault_timeout_ms", "5000")?;
+        let deadline = millis("allocation_deadline_ms", "10000")?;
         let template = Template::parse(&optional_variable("name_template", template::DEFAULT)?)
             .map_err(|e| NamingError::Misconfigured(e.to_string()))?;
         let auth = auth::Mode::parse(
@@ -99,10 +106,14 @@ impl Settings {
         Ok(Self {
             vault,
             token,
+            call_timeout,
             allocation: allocate::Settings {
-                lease: Duration::from_millis(lease),
+                lease,
                 template,
-                ..allocate::Settings::default()
+                retry: RetryPolicy {
+                    deadline,
+                    ..RetryPolicy::default()
+                },
             },
             auth,
         })
@@ -110,7 +121,15 @@ impl Settings {
 
     /// Vault access with the service's own token.
     fn env(&self) -> SpinEnv {
-        SpinEnv::new(self.token.clone())
+        self.env_with(self.token.clone())
+    }
+
+    fn env_with(&self, token: String) -> SpinEnv {
+        SpinEnv {
+            token,
+            timeout: self.call_timeout,
+            started: monotonic_clock::now(),
+        }
     }
 }
 
@@ -165,7 +184,7 @@ fn authenticate(
         }
         auth::Mode::VaultPassThrough => match header(req, "x-vault-token") {
             Some(token) if header_safe(&token) => Ok(Caller {
-                env: SpinEnv::new(token),
+                env: settings.env_with(token),
                 passes_through: true,
             }),
             _ => Err(ApiError::Unauthenticated {
@@ -195,16 +214,8 @@ async fn sleep_until(deadline: u64) {
 /// [`Env`] over wasi:http and wasi clocks/random.
 struct SpinEnv {
     token: String,
+    timeout: Duration,
     started: u64,
-}
-
-impl SpinEnv {
-    fn new(token: String) -> Self {
-        Self {
-            token,
-            started: monotonic_clock::now(),
-        }
-    }
 }
 
 impl Env for SpinEnv {
@@ -225,7 +236,7 @@ impl Env for SpinEnv {
         }
         let sent = pin!(spin_sdk::http::send::<_, Response>(builder.build()));
         let timeout = pin!(sleep_until(
-            monotonic_clock::now() + CALL_TIMEOUT.as_nanos() as u64
+            monotonic_clock::now() + self.timeout.as_nanos() as u64
         ));
         match select(sent, timeout).await {
             Either::Left((Ok(response), _)) => Ok(Reply {
@@ -238,7 +249,7 @@ impl Env for SpinEnv {
                     .into(),
             ),
             Either::Left((Err(e), _)) => Err(e.to_string()),
-            Either::Right(_) => Err(format!("no answer within {CALL_TIMEOUT:?}")),
+            Either::Right(_) => Err(format!("no answer within {:?}", self.timeout)),
         }
     }
 

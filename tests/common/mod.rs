@@ -318,6 +318,15 @@ impl Drop for Proxy {
 
 impl Proxy {
     pub async fn start(upstream: &str, hold_at: usize, cut: Cut) -> Proxy {
+        Self::build(upstream, hold_at, cut, Duration::ZERO).await
+    }
+
+    /// A proxy that holds no request but delays each by `delay` (a slow Vault).
+    pub async fn delaying(upstream: &str, delay: Duration) -> Proxy {
+        Self::build(upstream, usize::MAX, Cut::Before, delay).await
+    }
+
+    async fn build(upstream: &str, hold_at: usize, cut: Cut, delay: Duration) -> Proxy {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -349,6 +358,7 @@ impl Proxy {
                             );
                             async move {
                                 let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+                                tokio::time::sleep(delay).await;
                                 if n > hold_at || (n == hold_at && cut == Cut::Before) {
                                     if n == hold_at {
                                         notify.notify_one();
