@@ -118,6 +118,17 @@ impl Bao {
         VaultClient::new(&self.addr, &self.token).unwrap()
     }
 
+    /// A Vault this harness did not start (a cluster node): only its address and the
+    /// token services should use.
+    pub fn external(addr: &str, service_token: &str) -> Bao {
+        Bao {
+            child: None,
+            addr: addr.to_string(),
+            token: service_token.to_string(),
+            service_token: service_token.to_string(),
+        }
+    }
+
     /// Kills the server and waits for it to be gone.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
