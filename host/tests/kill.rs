@@ -16,17 +16,6 @@ use serde_json::json;
 /// counter, advance it, reserve the name, claim it, complete the key.
 const CALLS: usize = 6;
 
-async fn wait_listening(addr: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "hostnaming serve did not listen on {addr}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_gets_one_name_whatever_write_the_service_was_killed_after() {
     let bao = Bao::start().await;
@@ -36,12 +25,7 @@ async fn a_key_gets_one_name_whatever_write_the_service_was_killed_after() {
         for cut in [Cut::Before, Cut::After] {
             let key = format!("kill-{hold_at}-{cut:?}");
             let proxy = Proxy::start(&bao.addr, hold_at, cut).await;
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let listen = format!("127.0.0.1:{port}");
+            let listen = format!("127.0.0.1:{}", common::free_port());
             let mut child = Command::new(env!("CARGO_BIN_EXE_hostnaming"))
                 .args(["serve", "--listen", &listen, "--manifest"])
                 .arg(common::workspace().join("spin.toml"))
@@ -52,7 +36,7 @@ async fn a_key_gets_one_name_whatever_write_the_service_was_killed_after() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            wait_listening(&listen).await;
+            common::wait_listening(&listen).await;
             let url = format!("http://{listen}/generate-name");
             let (b, k) = (body.clone(), key.clone());
             let doomed = tokio::spawn(async move {

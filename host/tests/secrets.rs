@@ -7,7 +7,6 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::time::Duration;
 
 use common::Bao;
 use hostnaming::auth::token_hash;
@@ -27,12 +26,7 @@ impl Drop for Served {
 }
 
 async fn serve(name: &str, env: &[(&str, &str)]) -> Served {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{}", common::free_port());
     let log = std::env::temp_dir().join(format!(
         "hostnaming-secrets-{}-{name}.log",
         std::process::id()
@@ -49,14 +43,7 @@ async fn serve(name: &str, env: &[(&str, &str)]) -> Served {
         cmd.env(k, v);
     }
     let child = cmd.spawn().unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(&listen).await.is_err() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_listening(&listen).await;
     Served {
         child,
         url: format!("http://{listen}"),
