@@ -108,7 +108,7 @@ pub(crate) async fn send<E: Env>(
     call: Call,
 ) -> Result<Reply, NamingError> {
     env.send(call).await.map_err(|e| {
-        NamingError::VaultUnavailable(format!("Vault at {} is unreachable: {e}", cfg.addr))
+        NamingError::VaultUnavailable(format!("Vault at {} is unreachable: {e}", cfg.describe()))
     })
 }
 
@@ -440,6 +440,10 @@ pub(crate) mod tests {
         /// How many of our counter writes a rival beats by writing first.
         pub lose_races: u32,
         pub down: bool,
+        /// How many counter reads answer the version before the latest, as a lagging
+        /// standby could.
+        pub stale_reads: u32,
+        previous: HashMap<String, (u64, Value)>,
         pub clock: Duration,
         pub slept: Vec<Duration>,
         pub seed: u64,
@@ -452,7 +456,9 @@ pub(crate) mod tests {
 
         pub fn put(&mut self, key: &str, data: Value) {
             let version = self.store.get(key).map_or(0, |(v, _)| *v) + 1;
-            self.store.insert(key.to_string(), (version, data));
+            if let Some(old) = self.store.insert(key.to_string(), (version, data)) {
+                self.previous.insert(key.to_string(), old);
+            }
         }
 
         pub fn writes(&self) -> usize {
@@ -465,14 +471,14 @@ pub(crate) mod tests {
 
     impl Env for StubVault {
         async fn send(&mut self, call: Call) -> Result<Reply, String> {
-            self.calls.push((call.method, call.url.clone()));
+            self.calls.push((call.method, call.path.clone()));
             self.clock += Duration::from_millis(1);
             if self.down {
                 return Err("connection refused".into());
             }
-            if call.url.contains("?list=true") {
+            if call.path.contains("?list=true") {
                 let dir = call
-                    .url
+                    .path
                     .split("/metadata/")
                     .nth(1)
                     .unwrap()
@@ -500,8 +506,14 @@ pub(crate) mod tests {
                     })
                 };
             }
-            let key = Self::key(&call.url);
-            let current = self.store.get(&key).cloned();
+            let key = Self::key(&call.path);
+            let mut current = self.store.get(&key).cloned();
+            if call.method == Method::Get && key.ends_with("/counter") && self.stale_reads > 0 {
+                if let Some(old) = self.previous.get(&key) {
+                    self.stale_reads -= 1;
+                    current = Some(old.clone());
+                }
+            }
             let reply = |status, body: Value| {
                 Ok(Reply {
                     status,
@@ -741,6 +753,34 @@ pub(crate) mod tests {
         // The rival took 1, 2 and 3 (in the stub, without registry records).
         assert_eq!(a.number, 4);
         assert_eq!(v.slept.len(), 3);
+    }
+
+    #[test]
+    fn a_stale_counter_read_costs_a_retry_never_a_reissued_number() {
+        let mut v = StubVault::default();
+        let first: Vec<u64> = (0..3)
+            .map(|_| run(&mut v, "web", "app", "prod").unwrap().number)
+            .collect();
+        // Every read now lags one version behind, as from a standby that has not caught up.
+        v.stale_reads = 4;
+        let writes_before = v.writes();
+        let next = run(&mut v, "web", "app", "prod").unwrap();
+        assert_eq!(first, [1, 2, 3]);
+        assert_eq!(
+            next.number, 4,
+            "3 was issued; a stale read must not hand it out again"
+        );
+        assert_eq!(
+            v.slept.len(),
+            4,
+            "each stale read lost its check-and-set once"
+        );
+        // The four refused check-and-sets wrote nothing; then one counter write and one claim.
+        assert_eq!(
+            v.store["applications/web/app/prod/counter"].1["counter"],
+            json!(5)
+        );
+        assert_eq!(v.writes() - writes_before, 4 + 2);
     }
 
     #[test]

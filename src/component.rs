@@ -19,6 +19,7 @@ use wasi::clocks::{monotonic_clock, wall_clock};
 use crate::allocate::{self, Env, Grant, Order};
 use crate::auth::{self, Denied, Scope};
 use crate::error::NamingError;
+use crate::failover::Nodes;
 use crate::idempotency::IdempotencyKey;
 use crate::names::{self, ListQuery};
 use crate::problem::{self, ApiError};
@@ -129,6 +130,8 @@ impl Settings {
             token,
             timeout: self.call_timeout,
             started: monotonic_clock::now(),
+            addrs: self.vault.nodes.clone(),
+            nodes: Nodes::new(self.vault.nodes.len()),
         }
     }
 }
@@ -216,10 +219,23 @@ struct SpinEnv {
     token: String,
     timeout: Duration,
     started: u64,
+    /// Vault's nodes, tried in order; `nodes` remembers which one answered last.
+    addrs: Vec<String>,
+    nodes: Nodes,
 }
 
-impl Env for SpinEnv {
-    async fn send(&mut self, call: Call) -> Result<Reply, String> {
+impl SpinEnv {
+    /// Prefixes an error with its node when there are several to tell apart.
+    fn which(&self, node: &str) -> String {
+        if self.addrs.len() > 1 {
+            format!("{node}: ")
+        } else {
+            String::new()
+        }
+    }
+
+    /// One call to one node; errors name the node (never the token).
+    async fn send_to(&self, node: &str, call: &Call) -> Result<Reply, String> {
         let method = match call.method {
             vault::Method::Get => Method::Get,
             vault::Method::Post => Method::Post,
@@ -227,12 +243,12 @@ impl Env for SpinEnv {
         let mut builder = Request::builder();
         builder
             .method(method)
-            .uri(call.url)
+            .uri(format!("{node}{}", call.path))
             .header("x-vault-token", self.token.as_str());
-        if let Some(body) = call.body {
+        if let Some(body) = &call.body {
             builder
                 .header("content-type", "application/json")
-                .body(body);
+                .body(body.clone());
         }
         let sent = pin!(spin_sdk::http::send::<_, Response>(builder.build()));
         let timeout = pin!(sleep_until(
@@ -243,14 +259,31 @@ impl Env for SpinEnv {
                 status: *response.status(),
                 body: response.into_body(),
             }),
-            Either::Left((Err(SendError::Http(ErrorCode::HttpRequestDenied)), _)) => Err(
-                "the runtime refused the request: the Vault address is not in \
-                 allowed_outbound_hosts"
-                    .into(),
-            ),
-            Either::Left((Err(e), _)) => Err(e.to_string()),
-            Either::Right(_) => Err(format!("no answer within {:?}", self.timeout)),
+            Either::Left((Err(SendError::Http(ErrorCode::HttpRequestDenied)), _)) => Err(format!(
+                "{}the runtime refused the request: the address is not covered by \
+                 allowed_outbound_hosts (the Spin variable `vault_allowed_host`)",
+                self.which(node)
+            )),
+            Either::Left((Err(e), _)) => Err(format!("{}{e}", self.which(node))),
+            Either::Right(_) => Err(format!(
+                "{}no answer within {:?}",
+                self.which(node),
+                self.timeout
+            )),
         }
+    }
+}
+
+impl Env for SpinEnv {
+    async fn send(&mut self, call: Call) -> Result<Reply, String> {
+        // Copied out so the closure can borrow the rest of `self`; two words.
+        let mut nodes = self.nodes.clone();
+        let this = &*self;
+        let outcome = nodes
+            .send(|node| this.send_to(&this.addrs[node], &call))
+            .await;
+        self.nodes = nodes;
+        outcome
     }
 
     async fn sleep(&mut self, duration: Duration) {

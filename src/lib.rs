@@ -8,6 +8,7 @@
 pub mod allocate;
 pub mod auth;
 pub mod error;
+pub mod failover;
 pub mod idempotency;
 pub mod names;
 pub mod problem;

@@ -281,7 +281,7 @@ pub async fn list<E: Env>(
 
 /// `Ok` when Vault is reachable, unsealed, and the mount exists as KV v2.
 pub async fn health<E: Env>(env: &mut E, cfg: &VaultConfig) -> Result<(), NamingError> {
-    let reply = send(env, cfg, vault::health(cfg)).await?;
+    let reply = send(env, cfg, vault::health()).await?;
     vault::check_health(cfg, &reply)?;
     let reply = send(env, cfg, vault::mount_config(cfg)).await?;
     match reply.status {

@@ -8,26 +8,34 @@ use serde_json::{json, Value};
 /// value built from this type can leak it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultConfig {
-    /// `scheme://host:port`, without a trailing slash.
-    pub addr: String,
+    /// `scheme://host:port` of each node, without a trailing slash, in the order they are
+    /// tried: one for a single server, several for a cluster (see [`crate::failover`]).
+    pub nodes: Vec<String>,
     /// The KV v2 mount, `hostnaming` unless configured otherwise.
     pub mount: String,
 }
 
 impl VaultConfig {
-    /// Checks the two variables; the error text names the variable at fault.
+    /// Checks the two variables; the error text names the variable at fault. `addr` is one
+    /// address or several separated by commas.
     pub fn parse(addr: &str, mount: &str) -> Result<Self, String> {
-        let addr = addr.trim().trim_end_matches('/');
-        let rest = addr
-            .strip_prefix("http://")
-            .or_else(|| addr.strip_prefix("https://"))
-            .ok_or_else(|| {
-                format!("vault_addr must start with http:// or https://, got {addr:?}")
-            })?;
-        if rest.is_empty() || rest.contains('/') {
-            return Err(format!(
-                "vault_addr must be scheme://host[:port] without a path, got {addr:?}"
-            ));
+        let mut nodes = Vec::new();
+        for node in addr.split(',') {
+            let node = node.trim().trim_end_matches('/');
+            let rest = node
+                .strip_prefix("http://")
+                .or_else(|| node.strip_prefix("https://"))
+                .ok_or_else(|| {
+                    format!("vault_addr must start with http:// or https://, got {node:?}")
+                })?;
+            if rest.is_empty() || rest.contains('/') {
+                return Err(format!(
+                    "vault_addr must be scheme://host[:port] without a path, got {node:?}"
+                ));
+            }
+            if !nodes.iter().any(|n| n == node) {
+                nodes.push(node.to_string());
+            }
         }
         let mount = mount.trim().trim_matches('/');
         if mount.is_empty()
@@ -41,13 +49,18 @@ impl VaultConfig {
             ));
         }
         Ok(Self {
-            addr: addr.to_string(),
+            nodes,
             mount: mount.to_string(),
         })
     }
 
-    fn data_url(&self, path: &str) -> String {
-        format!("{}/v1/{}/data/{path}", self.addr, self.mount)
+    /// The nodes as an operator wrote them, for messages.
+    pub fn describe(&self) -> String {
+        self.nodes.join(", ")
+    }
+
+    fn data_path(&self, path: &str) -> String {
+        format!("/v1/{}/data/{path}", self.mount)
     }
 }
 
@@ -55,19 +68,16 @@ impl VaultConfig {
 pub fn list(cfg: &VaultConfig, dir: &str) -> Call {
     Call {
         method: Method::Get,
-        url: format!("{}/v1/{}/metadata/{dir}?list=true", cfg.addr, cfg.mount),
+        path: format!("/v1/{}/metadata/{dir}?list=true", cfg.mount),
         body: None,
     }
 }
 
 /// Vault's own health endpoint (unauthenticated).
-pub fn health(cfg: &VaultConfig) -> Call {
+pub fn health() -> Call {
     Call {
         method: Method::Get,
-        url: format!(
-            "{}/v1/sys/health?standbyok=true&perfstandbyok=true",
-            cfg.addr
-        ),
+        path: "/v1/sys/health?standbyok=true&perfstandbyok=true".into(),
         body: None,
     }
 }
@@ -76,7 +86,7 @@ pub fn health(cfg: &VaultConfig) -> Call {
 pub fn mount_config(cfg: &VaultConfig) -> Call {
     Call {
         method: Method::Get,
-        url: format!("{}/v1/{}/config", cfg.addr, cfg.mount),
+        path: format!("/v1/{}/config", cfg.mount),
         body: None,
     }
 }
@@ -119,11 +129,13 @@ pub enum Method {
     Post,
 }
 
-/// One HTTP call to Vault, without the token (the transport adds `X-Vault-Token`).
+/// One HTTP call to Vault, without the token (the transport adds `X-Vault-Token`) or the
+/// node (the transport picks one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
     pub method: Method,
-    pub url: String,
+    /// From `/v1/` on, with the query.
+    pub path: String,
     pub body: Option<Vec<u8>>,
 }
 
@@ -138,7 +150,7 @@ pub struct Reply {
 pub fn read(cfg: &VaultConfig, path: &str) -> Call {
     Call {
         method: Method::Get,
-        url: cfg.data_url(path),
+        path: cfg.data_path(path),
         body: None,
     }
 }
@@ -149,7 +161,7 @@ pub fn write(cfg: &VaultConfig, path: &str, cas: u64, data: Value) -> Call {
     let body = json!({ "options": { "cas": cas }, "data": data });
     Call {
         method: Method::Post,
-        url: cfg.data_url(path),
+        path: cfg.data_path(path),
         body: Some(body.to_string().into_bytes()),
     }
 }
@@ -327,12 +339,22 @@ mod tests {
     }
 
     #[test]
+    fn several_comma_separated_nodes_are_kept_in_order_without_repeats() {
+        let cfg = VaultConfig::parse(
+            " http://10.0.0.2:8200/, https://vault-b:8200,http://10.0.0.2:8200",
+            "hostnaming",
+        )
+        .unwrap();
+        assert_eq!(cfg.nodes, ["http://10.0.0.2:8200", "https://vault-b:8200"]);
+        assert!(VaultConfig::parse("http://a:1,,http://b:2", "m")
+            .unwrap_err()
+            .contains("vault_addr"));
+    }
+
+    #[test]
     fn writes_name_the_version_they_replace() {
         let call = write(&cfg(), "a/counter", 3, json!({"counter": 5}));
-        assert_eq!(
-            call.url,
-            "http://127.0.0.1:8200/v1/hostnaming/data/a/counter"
-        );
+        assert_eq!(call.path, "/v1/hostnaming/data/a/counter");
         let body: Value = serde_json::from_slice(&call.body.unwrap()).unwrap();
         assert_eq!(body, json!({"options": {"cas": 3}, "data": {"counter": 5}}));
     }

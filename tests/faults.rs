@@ -1,5 +1,7 @@
-//! Vault misbehaving in time: slow answers still succeed, and a black-holed Vault gets the
-//! caller a 503 within the configured per-call timeout, never a hang.
+//! Vault misbehaving: slow answers still succeed, a black-holed Vault gets the caller a 503
+//! within the configured per-call timeout (never a hang), a revoked service token is a
+//! clear 503 without the token, and with several nodes listed a dead or sealed first node
+//! costs a retry, not a failed request.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -68,4 +70,107 @@ async fn a_timeout_that_is_not_a_number_is_a_500_naming_the_variable() {
         "{}",
         r.text
     );
+}
+
+#[tokio::test]
+async fn a_dead_first_node_costs_a_retry_not_a_failed_request() {
+    let bao = Bao::start().await;
+    // Nothing listens there: each request's first call is refused, then goes to `bao`.
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let svc = Service::start(&bao, &[("vault_addr", &format!("{dead},{}", bao.addr))]).await;
+    let answers = futures_join(&svc, 16).await;
+    let mut numbers: Vec<u64> = answers
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.json["number"].as_u64().unwrap()
+        })
+        .collect();
+    numbers.sort();
+    assert_eq!(numbers, (1..=16).collect::<Vec<_>>());
+    let health = svc.request("GET", "/healthz", "").await;
+    assert_eq!(health.status, 200, "{}", health.text);
+}
+
+#[tokio::test]
+async fn a_sealed_first_node_is_passed_over_and_all_nodes_down_is_a_503_naming_each() {
+    let bao = Bao::start().await;
+    let sealed = Bao::start().await;
+    let (status, _) = sealed.client().call("PUT", "sys/seal", None).await.unwrap();
+    assert_eq!(status, 204);
+    let svc = Service::start(
+        &bao,
+        &[("vault_addr", &format!("{},{}", sealed.addr, bao.addr))],
+    )
+    .await;
+    assert_eq!(
+        svc.generate("web", "app", "prod").await.hostname(),
+        "web-app-prod-vm1"
+    );
+    assert_eq!(
+        svc.generate("web", "app", "prod").await.hostname(),
+        "web-app-prod-vm2"
+    );
+
+    // Both refuse: the answer is a 503 that names both nodes.
+    let (a, b) = (common::free_port(), common::free_port());
+    let svc = Service::start(
+        &bao,
+        &[(
+            "vault_addr",
+            &format!("http://127.0.0.1:{a},http://127.0.0.1:{b}"),
+        )],
+    )
+    .await;
+    let r = svc.generate("web", "app", "prod").await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    let detail = r.json["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("127.0.0.1:{a}")) && detail.contains(&format!("127.0.0.1:{b}")),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_service_token_is_a_503_that_says_so_without_the_token() {
+    let bao = Bao::start().await;
+    let svc = Service::start(&bao, &[]).await;
+    assert_eq!(svc.generate("web", "app", "prod").await.status, 200);
+    let (status, _) = bao
+        .client()
+        .call(
+            "POST",
+            "auth/token/revoke",
+            Some(serde_json::json!({"token": bao.service_token})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 204);
+    let before = bao.snapshot().await;
+    let r = svc.generate("web", "app", "prod").await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.json["type"], "urn:hostnaming:problem:vault-denied");
+    assert!(r.header("retry-after").is_some());
+    assert!(!r.text.contains(&bao.service_token) && !r.text.contains(&bao.token));
+    assert_eq!(bao.snapshot().await, before);
+}
+
+/// `n` allocations of one tuple at once.
+async fn futures_join(svc: &Service, n: usize) -> Vec<common::Resp> {
+    let url = svc.url.clone();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let body = r#"{"application":"web","role":"app","environment":"prod"}"#;
+                common::request("POST", &format!("{url}/generate-name"), body).await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
 }

@@ -390,7 +390,10 @@ async fn requests_to_hosts_outside_allowed_outbound_hosts_are_refused_by_the_hos
     let source = common::workspace().join("target/wasm32-wasip2/component/hostnaming.wasm");
     let manifest = std::fs::read_to_string(common::workspace().join("spin.toml"))
         .unwrap()
-        .replace(r#"["{{ vault_addr }}"]"#, r#"["http://127.0.0.1:1"]"#)
+        .replace(
+            r#"["{{ vault_allowed_host }}"]"#,
+            r#"["http://127.0.0.1:1"]"#,
+        )
         .replace(
             "target/wasm32-wasip2/component/hostnaming.wasm",
             source.to_str().unwrap(),

@@ -217,6 +217,8 @@ pub async fn load_service(url: &str, run: &str, load: Load) -> Stats {
 /// [`Env`] over a native pooled HTTP client: the ceiling makes the component's exact calls.
 struct NativeEnv {
     http: HttpClient,
+    /// The ceiling measures one node, the first.
+    node: String,
     token: String,
     started: Instant,
     seed: u64,
@@ -230,7 +232,7 @@ impl Env for NativeEnv {
         };
         let req = hyper::Request::builder()
             .method(method)
-            .uri(&call.url)
+            .uri(format!("{}{}", self.node, call.path))
             .header("x-vault-token", &self.token)
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(call.body.unwrap_or_default())))
@@ -283,6 +285,7 @@ pub async fn load_native(vault: &VaultConfig, token: &str, run: &str, load: Load
         move |tuple| {
             let mut env = NativeEnv {
                 http: http.clone(),
+                node: vault.nodes[0].clone(),
                 token: token.clone(),
                 started: Instant::now(),
                 seed: 0x9e37_79b9_7f4a_7c15 ^ seeds.fetch_add(1, Ordering::Relaxed) as u64,
@@ -460,6 +463,7 @@ impl OwnService {
             .args(["serve", "--listen", &listen, "--manifest"])
             .arg(manifest)
             .env("SPIN_VARIABLE_VAULT_ADDR", vault_addr)
+            .env("SPIN_VARIABLE_VAULT_ALLOWED_HOST", vault_addr)
             .env("SPIN_VARIABLE_VAULT_TOKEN", token)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -481,10 +485,14 @@ impl OwnService {
 
     /// Peak resident memory (VmHWM) of the service process, in MiB.
     pub fn peak_rss_mib(&self) -> Option<f64> {
+        self.memory_mib("VmHWM:")
+    }
+
+    fn memory_mib(&self, field: &str) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         let kib: f64 = status
             .lines()
-            .find(|l| l.starts_with("VmHWM:"))?
+            .find(|l| l.starts_with(field))?
             .split_whitespace()
             .nth(1)?
             .parse()

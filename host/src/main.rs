@@ -82,6 +82,7 @@ async fn main() -> Result<()> {
                 .get("vault_addr")
                 .cloned()
                 .unwrap_or_default();
+            hostnaming_host::server::check_vault_reachable(&manifest)?;
             if let Some(warning) = hostnaming_host::server::open_access_warning(&manifest) {
                 eprintln!("hostnaming: {warning}");
             }
@@ -152,7 +153,9 @@ async fn main() -> Result<()> {
             vault_token,
             mount,
         } => {
-            let vault = VaultClient::new(&vault_addr, &vault_token)?;
+            // Any node of a cluster will do: standbys forward to the active node.
+            let first = vault_addr.split(',').next().unwrap_or_default().trim();
+            let vault = VaultClient::new(first, &vault_token)?;
             match bootstrap(&vault, &mount).await? {
                 Bootstrapped::Created => eprintln!("hostnaming: created KV v2 mount {mount}/"),
                 Bootstrapped::AlreadyThere => {

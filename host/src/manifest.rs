@@ -88,12 +88,24 @@ impl Route {
     }
 }
 
-/// One `allowed_outbound_hosts` entry: `scheme://host:port`, where any part may be `*`.
+/// One `allowed_outbound_hosts` entry in Spin's syntax: `scheme://host:port`, where the
+/// scheme, host or port may be `*`, the host may be `*.domain` or an IP network
+/// (`10.0.0.0/24`), and the port a range (`8200..8203`, end excluded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedHost {
     scheme: String,
-    host: String,
-    port: Option<u16>,
+    host: HostPattern,
+    /// `None`: any port.
+    ports: Option<std::ops::Range<u16>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostPattern {
+    Any,
+    /// `*.example.com`, stored as `.example.com`.
+    Subdomain(String),
+    Network(std::net::IpAddr, u8),
+    Literal(String),
 }
 
 fn default_port(scheme: &str) -> Option<u16> {
@@ -104,33 +116,113 @@ fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
+/// Whether `ip` lies in `net`/`prefix` (both of one family).
+fn in_network(ip: std::net::IpAddr, net: std::net::IpAddr, prefix: u8) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    let (ip, net, bits) = match (ip, net) {
+        (V4(a), V4(n)) => (u128::from(u32::from(a)), u128::from(u32::from(n)), 32),
+        (V6(a), V6(n)) => (u128::from(a), u128::from(n), 128),
+        _ => return false,
+    };
+    let prefix = u32::from(prefix).min(bits);
+    let shift = bits - prefix;
+    shift >= 128 || ip >> shift == net >> shift
+}
+
+impl HostPattern {
+    fn parse(host: &str, entry: &str) -> Result<Self> {
+        let host = host.to_ascii_lowercase();
+        if host == "*" {
+            return Ok(Self::Any);
+        }
+        if let Some(domain) = host.strip_prefix("*.") {
+            if domain.is_empty() || domain.contains('*') {
+                bail!("allowed_outbound_hosts entry {entry:?}: wildcards only as `*.domain`");
+            }
+            return Ok(Self::Subdomain(format!(".{domain}")));
+        }
+        if host.contains('*') {
+            bail!("allowed_outbound_hosts entry {entry:?}: wildcards only as `*.domain`");
+        }
+        if let Some((ip, prefix)) = host.split_once('/') {
+            let ip = ip.trim_matches(['[', ']']);
+            let net = ip
+                .parse()
+                .with_context(|| format!("bad network address in {entry:?}"))?;
+            let prefix = prefix
+                .parse()
+                .with_context(|| format!("bad network prefix in {entry:?}"))?;
+            return Ok(Self::Network(net, prefix));
+        }
+        Ok(Self::Literal(host))
+    }
+
+    fn allows(&self, host: &str) -> bool {
+        let host = host.trim_matches(['[', ']']);
+        match self {
+            Self::Any => true,
+            Self::Subdomain(suffix) => host.to_ascii_lowercase().ends_with(suffix.as_str()),
+            Self::Network(net, prefix) => {
+                host.parse().is_ok_and(|ip| in_network(ip, *net, *prefix))
+            }
+            Self::Literal(l) => l.trim_matches(['[', ']']).eq_ignore_ascii_case(host),
+        }
+    }
+}
+
 impl AllowedHost {
     pub fn parse(entry: &str) -> Result<Self> {
+        let entry = entry.trim();
         let (scheme, rest) = entry
             .split_once("://")
             .ok_or_else(|| anyhow!("allowed_outbound_hosts entry {entry:?} has no scheme://"))?;
         let authority = rest.trim_end_matches('/');
-        if authority.contains('/') {
-            bail!("allowed_outbound_hosts entry {entry:?} must not have a path");
-        }
+        // A network's `/prefix` is the only slash an entry may hold.
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, "*")) => (h, None),
-            Some((h, p)) => (
-                h,
-                Some(
-                    p.parse()
-                        .with_context(|| format!("bad port in {entry:?}"))?,
-                ),
-            ),
-            None => (authority, default_port(scheme)),
+            Some((h, p)) if !p.contains(']') => (h, Some(p)),
+            _ => (authority, None),
         };
         if host.is_empty() {
             bail!("allowed_outbound_hosts entry {entry:?} has no host");
         }
+        if host.matches('/').count() > 1
+            || (host.contains('/')
+                && !host
+                    .split('/')
+                    .nth(1)
+                    .unwrap()
+                    .chars()
+                    .all(|c| c.is_ascii_digit()))
+        {
+            bail!("allowed_outbound_hosts entry {entry:?} must not have a path");
+        }
+        let ports = match port {
+            Some("*") => None,
+            Some(p) => Some(match p.split_once("..") {
+                Some((a, b)) => {
+                    a.parse()
+                        .with_context(|| format!("bad port range in {entry:?}"))?
+                        ..b.parse()
+                            .with_context(|| format!("bad port range in {entry:?}"))?
+                }
+                None => {
+                    let p: u16 = p
+                        .parse()
+                        .with_context(|| format!("bad port in {entry:?}"))?;
+                    p..p.saturating_add(1)
+                }
+            }),
+            None => {
+                let p = default_port(scheme).ok_or_else(|| {
+                    anyhow!("allowed_outbound_hosts entry {entry:?} needs a port")
+                })?;
+                Some(p..p + 1)
+            }
+        };
         Ok(Self {
             scheme: scheme.to_string(),
-            host: host.to_ascii_lowercase(),
-            port,
+            host: HostPattern::parse(host, entry)?,
+            ports,
         })
     }
 
@@ -142,8 +234,12 @@ impl AllowedHost {
         };
         let port = uri.port_u16().or_else(|| default_port(scheme));
         (self.scheme == "*" || self.scheme == scheme)
-            && (self.host == "*" || self.host.eq_ignore_ascii_case(host))
-            && (self.port.is_none() || self.port == port)
+            && self.host.allows(host)
+            && match (&self.ports, port) {
+                (None, _) => true,
+                (Some(range), Some(p)) => range.contains(&p),
+                (Some(_), None) => false,
+            }
     }
 }
 
@@ -380,6 +476,44 @@ vault_mount = "{{ vault_mount }}"
         assert!(Route::parse("/...").matches("/anything/at/all"));
         assert!(Route::parse("/generate-name").matches("/generate-name"));
         assert!(!Route::parse("/generate-name").matches("/generate-name/x"));
+    }
+
+    #[test]
+    fn a_cluster_can_be_allowed_by_network_subdomain_or_port_range() {
+        let allows = |entry: &str, url: &str| {
+            AllowedHost::parse(entry)
+                .unwrap()
+                .allows(&url.parse().unwrap())
+        };
+        assert!(allows("http://10.0.0.0/24:8200", "http://10.0.0.7:8200/v1"));
+        assert!(!allows(
+            "http://10.0.0.0/24:8200",
+            "http://10.0.1.7:8200/v1"
+        ));
+        assert!(!allows(
+            "http://10.0.0.0/24:8200",
+            "http://10.0.0.7:8201/v1"
+        ));
+        assert!(allows(
+            "https://*.vault.internal:8200",
+            "https://b.vault.internal:8200/"
+        ));
+        assert!(!allows(
+            "https://*.vault.internal:8200",
+            "https://vault.internal.evil:8200/"
+        ));
+        assert!(allows(
+            "http://127.0.0.1:8200..8203",
+            "http://127.0.0.1:8202/"
+        ));
+        assert!(!allows(
+            "http://127.0.0.1:8200..8203",
+            "http://127.0.0.1:8203/"
+        ));
+        assert!(allows("http://127.0.0.1:*", "http://127.0.0.1:41234/"));
+        assert!(allows("http://[::1]:8200", "http://[::1]:8200/"));
+        assert!(AllowedHost::parse("http://10.0.0.0/24/x:8200").is_err());
+        assert!(AllowedHost::parse("http://a*b.example:1").is_err());
     }
 
     #[test]

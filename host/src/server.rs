@@ -330,6 +330,37 @@ pub fn check_settings(manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
+/// The `vault_addr` nodes that `allowed_outbound_hosts` would refuse, as an error that
+/// names the variable to set. Checked by `serve` so a mismatch stops the start instead of
+/// failing every request.
+pub fn check_vault_reachable(manifest: &Manifest) -> Result<()> {
+    let var = |name: &str| manifest.variables.get(name).map(String::as_str);
+    let vault = hostnaming::vault::VaultConfig::parse(
+        var("vault_addr").unwrap_or_default(),
+        var("vault_mount").unwrap_or("hostnaming"),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let refused: Vec<&str> = vault
+        .nodes
+        .iter()
+        .filter(|node| {
+            !node
+                .parse::<http::Uri>()
+                .is_ok_and(|uri| manifest.allows(&uri))
+        })
+        .map(String::as_str)
+        .collect();
+    if !refused.is_empty() {
+        anyhow::bail!(
+            "allowed_outbound_hosts does not cover the Vault node(s) {}: set vault_allowed_host \
+             (SPIN_VARIABLE_VAULT_ALLOWED_HOST) to the node, or for a cluster to a pattern \
+             covering every node such as http://10.0.0.0/24:8200 or https://*.vault.internal:8200",
+            refused.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// What an operator must be told at start: an API anyone can call.
 pub fn open_access_warning(manifest: &Manifest) -> Option<String> {
     let var = |name: &str| manifest.variables.get(name).map(String::as_str);

@@ -9,6 +9,7 @@ fn hostnaming() -> Command {
         "VAULT_TOKEN",
         "SPIN_VARIABLE_VAULT_ADDR",
         "SPIN_VARIABLE_VAULT_TOKEN",
+        "SPIN_VARIABLE_VAULT_ALLOWED_HOST",
     ] {
         cmd.env_remove(var);
     }
@@ -30,6 +31,40 @@ fn serve_without_a_required_variable_fails_at_start_naming_it() {
         stderr.contains("SPIN_VARIABLE_VAULT_TOKEN or VAULT_TOKEN"),
         "{stderr}"
     );
+}
+
+#[test]
+fn serve_refuses_vault_nodes_that_allowed_outbound_hosts_would_block() {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
+    let serve = |allowed: Option<&str>| {
+        let mut cmd = hostnaming();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--manifest", manifest])
+            .env("VAULT_ADDR", "http://127.0.0.1:8200, http://10.9.0.2:8200")
+            .env("VAULT_TOKEN", "t")
+            .stderr(std::process::Stdio::piped());
+        if let Some(a) = allowed {
+            cmd.env("SPIN_VARIABLE_VAULT_ALLOWED_HOST", a);
+        }
+        cmd.spawn().unwrap()
+    };
+    let out = serve(None).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("http://10.9.0.2:8200"), "{stderr}");
+    assert!(
+        !stderr.contains("127.0.0.1:8200,"),
+        "only the refused node: {stderr}"
+    );
+    assert!(stderr.contains("vault_allowed_host"), "{stderr}");
+
+    // A network pattern covering both nodes is accepted: serve gets as far as listening.
+    use std::io::{BufRead, BufReader};
+    let mut child = serve(Some("http://0.0.0.0/0:8200"));
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let serving = lines.find_map(|l| l.ok().filter(|l| l.contains("serving on")));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(serving.is_some(), "serve did not start");
 }
 
 #[test]

@@ -30,6 +30,7 @@ async fn a_key_gets_one_name_whatever_write_the_service_was_killed_after() {
                 .args(["serve", "--listen", &listen, "--manifest"])
                 .arg(common::workspace().join("spin.toml"))
                 .env("SPIN_VARIABLE_VAULT_ADDR", &proxy.url)
+                .env("SPIN_VARIABLE_VAULT_ALLOWED_HOST", &proxy.url)
                 .env("SPIN_VARIABLE_VAULT_TOKEN", &bao.service_token)
                 .env("SPIN_VARIABLE_IDEMPOTENCY_LEASE_MS", "300")
                 .stdout(Stdio::null())

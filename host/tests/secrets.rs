@@ -69,6 +69,7 @@ async fn no_token_appears_in_logs_or_answers_during_auth_failures() {
         "tokens",
         &[
             ("SPIN_VARIABLE_VAULT_ADDR", &bao.addr),
+            ("SPIN_VARIABLE_VAULT_ALLOWED_HOST", &bao.addr),
             ("SPIN_VARIABLE_VAULT_TOKEN", &bao.service_token),
             (
                 "SPIN_VARIABLE_API_TOKENS",
@@ -81,6 +82,7 @@ async fn no_token_appears_in_logs_or_answers_during_auth_failures() {
         "vault",
         &[
             ("SPIN_VARIABLE_VAULT_ADDR", &bao.addr),
+            ("SPIN_VARIABLE_VAULT_ALLOWED_HOST", &bao.addr),
             ("SPIN_VARIABLE_VAULT_TOKEN", &bao.service_token),
             ("SPIN_VARIABLE_AUTH_MODE", "vault"),
         ],
@@ -90,6 +92,7 @@ async fn no_token_appears_in_logs_or_answers_during_auth_failures() {
         "refused",
         &[
             ("SPIN_VARIABLE_VAULT_ADDR", &bao.addr),
+            ("SPIN_VARIABLE_VAULT_ALLOWED_HOST", &bao.addr),
             ("SPIN_VARIABLE_VAULT_TOKEN", bogus_service_token),
         ],
     )

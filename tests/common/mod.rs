@@ -198,6 +198,9 @@ fn manifest_with(path: &Path, vars: &HashMap<String, String>) -> Manifest {
         .or_insert_with(|| "http://127.0.0.1:1".into());
     vars.entry("vault_token".into())
         .or_insert_with(|| "unused".into());
+    // Every test's OpenBao listens on a free loopback port.
+    vars.entry("vault_allowed_host".into())
+        .or_insert_with(|| "http://127.0.0.1:*".into());
     // The environment is ignored so a developer's VAULT_ADDR cannot leak into tests.
     Manifest::load(path, &vars, |_| None).unwrap()
 }

@@ -1,0 +1,168 @@
+//! Several Vault nodes: which answers mean "this node cannot serve, ask the next", and the
+//! loop that asks them in order.
+//!
+//! Any node of an HA cluster accepts every call (a standby forwards it to the active
+//! node), so a call that one node cannot serve is sent unchanged to the next. Resending is
+//! safe even for writes that may have been applied: every write is a check-and-set, so a
+//! write applied twice fails the second time and the allocation treats it like a lost race.
+
+use std::future::Future;
+
+use crate::vault::Reply;
+
+/// Whether the outcome of one call says nothing about the data, only that this node could
+/// not serve it: no answer at all (refused, reset, timed out), sealed or leaderless (503),
+/// a standby redirecting instead of forwarding (307/308), or a standby that cannot find
+/// the active node (500 "local node not active").
+pub fn node_unusable(outcome: &Result<Reply, String>) -> bool {
+    let Ok(reply) = outcome else {
+        return true;
+    };
+    match reply.status {
+        503 | 307 | 308 => true,
+        500 | 502 => {
+            let body = String::from_utf8_lossy(&reply.body);
+            body.contains("not active") || body.contains("forward")
+        }
+        _ => false,
+    }
+}
+
+/// The nodes of one request, remembering which one last answered so later calls of the
+/// same request start there.
+#[derive(Debug, Clone)]
+pub struct Nodes {
+    count: usize,
+    preferred: usize,
+}
+
+impl Nodes {
+    pub fn new(count: usize) -> Self {
+        Self {
+            count: count.max(1),
+            preferred: 0,
+        }
+    }
+
+    /// Sends one call through `attempt(node index)`, starting at the preferred node and
+    /// moving on while a node is unusable; each node is tried at most once. When none can
+    /// serve, the last answer is returned (a 503 still reads as "sealed"), or, if no node
+    /// answered at all, every node's error.
+    pub async fn send<F, Fut>(&mut self, mut attempt: F) -> Result<Reply, String>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = Result<Reply, String>>,
+    {
+        let mut errors = Vec::new();
+        let mut last_answer = None;
+        for offset in 0..self.count {
+            let node = (self.preferred + offset) % self.count;
+            let outcome = attempt(node).await;
+            if !node_unusable(&outcome) {
+                self.preferred = node;
+                return outcome;
+            }
+            match outcome {
+                Ok(reply) => last_answer = Some(reply),
+                Err(e) => errors.push(e),
+            }
+        }
+        match last_answer {
+            Some(reply) => Ok(reply),
+            None => Err(errors.join("; ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allocate::tests::block_on;
+
+    fn reply(status: u16, body: &str) -> Result<Reply, String> {
+        Ok(Reply {
+            status,
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    /// Runs one call against nodes that answer as `answers` says, recording who was asked.
+    fn run(
+        nodes: &mut Nodes,
+        answers: &[Result<Reply, String>],
+    ) -> (Result<Reply, String>, Vec<usize>) {
+        let mut asked = Vec::new();
+        let outcome = block_on(nodes.send(|node| {
+            asked.push(node);
+            let answer = answers[node].clone();
+            async move { answer }
+        }));
+        (outcome, asked)
+    }
+
+    #[test]
+    fn a_refused_first_node_costs_one_attempt_and_later_calls_skip_it() {
+        let answers = [Err("connection refused".into()), reply(200, "{}")];
+        let mut nodes = Nodes::new(2);
+        let (outcome, asked) = run(&mut nodes, &answers);
+        assert_eq!(outcome.unwrap().status, 200);
+        assert_eq!(asked, [0, 1]);
+        let (_, asked) = run(&mut nodes, &answers);
+        assert_eq!(
+            asked,
+            [1],
+            "the request's next call starts at the node that answered"
+        );
+    }
+
+    #[test]
+    fn sealed_and_leaderless_standbys_are_passed_over() {
+        let answers = [
+            reply(503, r#"{"errors":["Vault is sealed"]}"#),
+            reply(
+                500,
+                r#"{"errors":["local node not active but active cluster node not found"]}"#,
+            ),
+            reply(307, ""),
+            reply(200, "{}"),
+        ];
+        let (outcome, asked) = run(&mut Nodes::new(4), &answers);
+        assert_eq!(outcome.unwrap().status, 200);
+        assert_eq!(asked, [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn answers_about_the_data_are_returned_from_the_first_node() {
+        for status in [200, 204, 400, 403, 404, 429] {
+            let answers = [reply(status, "{}"), reply(200, "{}")];
+            let (outcome, asked) = run(&mut Nodes::new(2), &answers);
+            assert_eq!(outcome.unwrap().status, status);
+            assert_eq!(asked, [0], "status {status} must not fail over");
+        }
+        // A plain internal error is the active node's answer, not a routing problem.
+        let answers = [
+            reply(500, r#"{"errors":["internal error"]}"#),
+            reply(200, "{}"),
+        ];
+        assert_eq!(run(&mut Nodes::new(2), &answers).1, [0]);
+    }
+
+    #[test]
+    fn when_no_node_can_serve_each_is_asked_once_and_the_last_answer_wins() {
+        let answers = [
+            Err("refused".into()),
+            reply(503, "sealed"),
+            Err("timed out".into()),
+        ];
+        let (outcome, asked) = run(&mut Nodes::new(3), &answers);
+        assert_eq!(asked, [0, 1, 2]);
+        assert_eq!(outcome.unwrap().status, 503);
+    }
+
+    #[test]
+    fn when_no_node_answers_every_error_is_reported() {
+        let answers = [Err("a: refused".into()), Err("b: timed out".into())];
+        let (outcome, _) = run(&mut Nodes::new(2), &answers);
+        assert_eq!(outcome.unwrap_err(), "a: refused; b: timed out");
+    }
+}
