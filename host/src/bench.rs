@@ -488,6 +488,11 @@ impl OwnService {
         self.memory_mib("VmHWM:")
     }
 
+    /// Resident memory (VmRSS) of the service process now, in MiB.
+    pub fn rss_mib(&self) -> Option<f64> {
+        self.memory_mib("VmRSS:")
+    }
+
     fn memory_mib(&self, field: &str) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         let kib: f64 = status

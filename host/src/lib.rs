@@ -2,12 +2,13 @@
 //!
 //! `manifest` reads spin.toml, `server` serves the component over HTTP (and calls its typed
 //! export), `outbound` polices and pools its outgoing requests, `vault` is a small native
-//! client used for bootstrap and by tests.
+//! client used for bootstrap and by tests. `bench` and `soak` measure it.
 
 pub mod bench;
 pub mod manifest;
 pub mod outbound;
 pub mod server;
+pub mod soak;
 pub mod vault;
 
 pub use manifest::Manifest;

@@ -54,6 +54,28 @@ enum Command {
         #[arg(long)]
         overhead_only: Option<usize>,
     },
+    /// Allocate many names from one counter and report latency, the service's memory and
+    /// the counter's Vault metadata every block: all should stay flat. Starts its own
+    /// OpenBao and service unless --url is given (then VAULT_ADDR / VAULT_TOKEN, a token
+    /// that may read the mount's metadata, are used for the metadata).
+    Soak {
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, value_enum, default_value = "dev")]
+        storage: hostnaming_host::bench::Storage,
+        #[arg(long, default_value_t = 100_000)]
+        count: usize,
+        #[arg(long, default_value_t = 10_000)]
+        block: usize,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        #[arg(long, default_value = "target/soak/results.json")]
+        json: PathBuf,
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
+        #[arg(long, default_value = "hostnaming")]
+        mount: String,
+    },
     /// Make a new API token and print it with its `api_tokens` entry (the hash).
     Token {
         /// Comma-separated: generate, read, admin.
@@ -146,6 +168,60 @@ async fn main() -> Result<()> {
             hostnaming::auth::ApiTokens::parse(&entry).map_err(anyhow::Error::msg)?;
             println!("token (give to the client, store nowhere else): {token}");
             println!("api_tokens entry (configure the service with it): {entry}");
+            Ok(())
+        }
+        Command::Soak {
+            url,
+            storage,
+            count,
+            block,
+            clients,
+            json,
+            manifest,
+            mount,
+        } => {
+            if count == 0 || block == 0 || clients == 0 {
+                anyhow::bail!("--count, --block and --clients must be at least 1");
+            }
+            let (_bao, svc, url, vault) = match url {
+                Some(url) => {
+                    let addr = std::env::var("VAULT_ADDR").context("--url needs VAULT_ADDR")?;
+                    let token = std::env::var("VAULT_TOKEN").context("--url needs VAULT_TOKEN")?;
+                    (None, None, url, VaultClient::new(&addr, &token)?)
+                }
+                None => {
+                    eprintln!("soak: starting OpenBao ({storage:?}) and the service");
+                    let bao = bench::OwnBao::start(storage).await?;
+                    let token = bench::service_token(&bao).await?;
+                    let svc = bench::OwnService::start(&manifest, &bao.addr, &token).await?;
+                    let vault = VaultClient::new(&bao.addr, &bao.root)?;
+                    let url = svc.url.clone();
+                    (Some(bao), Some(svc), url, vault)
+                }
+            };
+            let rss = || svc.as_ref().and_then(|s| s.rss_mib());
+            let probe = hostnaming_host::soak::Probe {
+                vault: &vault,
+                mount: &mount,
+                rss: &rss,
+            };
+            let report = hostnaming_host::soak::run(&url, probe, count, block, clients).await?;
+            println!(
+                "{} allocations from {} clients: {} duplicates, {} numbers missing, counter now {}",
+                report.count,
+                report.clients,
+                report.duplicates,
+                report.missing,
+                report.final_counter
+            );
+            if let Some(dir) = json.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&json, serde_json::to_string_pretty(&report)?)?;
+            println!("results: {}", json.display());
+            if report.duplicates > 0 {
+                anyhow::bail!("{} names were issued twice", report.duplicates);
+            }
             Ok(())
         }
         Command::Bootstrap {
