@@ -174,3 +174,36 @@ async fn futures_join(svc: &Service, n: usize) -> Vec<common::Resp> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_the_concurrency_limit_of_requests_run_at_once_and_the_rest_wait() {
+    let bao = Bao::start().await;
+    let slow = Proxy::delaying(&bao.addr, Duration::from_millis(50)).await;
+    let svc = std::sync::Arc::new(
+        Service::start_app(
+            &common::workspace().join("spin.toml"),
+            &bao,
+            &[("vault_addr", &slow.url)],
+            |app| app.limit_concurrency(2),
+        )
+        .await,
+    );
+    let watcher = {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            let mut most = 0;
+            for _ in 0..400 {
+                most = most.max(svc.app.running());
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            most
+        })
+    };
+    let answers = futures_join(&svc, 8).await;
+    assert!(answers.iter().all(|r| r.status == 200));
+    let most = watcher.await.unwrap();
+    assert_eq!(
+        most, 2,
+        "8 requests at once ran {most} at a time under a limit of 2"
+    );
+}

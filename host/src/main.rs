@@ -25,6 +25,9 @@ enum Command {
         listen: String,
         #[arg(long, default_value = "spin.toml")]
         manifest: PathBuf,
+        /// Requests that run at once; more wait for a turn.
+        #[arg(long, env = "HOSTNAMING_MAX_CONCURRENT", default_value_t = hostnaming_host::server::DEFAULT_CONCURRENCY)]
+        max_concurrent: usize,
     },
     /// Measure allocations/s and latency of the service beside its native ceiling. Starts
     /// its own OpenBao and service unless --url is given.
@@ -97,7 +100,11 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Serve { listen, manifest } => {
+        Command::Serve {
+            listen,
+            manifest,
+            max_concurrent,
+        } => {
             let manifest = Manifest::load(&manifest, &HashMap::new(), |n| std::env::var(n).ok())?;
             let vault = manifest
                 .variables
@@ -108,7 +115,7 @@ async fn main() -> Result<()> {
             if let Some(warning) = hostnaming_host::server::open_access_warning(&manifest) {
                 eprintln!("hostnaming: {warning}");
             }
-            let app = Arc::new(App::load(manifest)?);
+            let app = Arc::new(App::load(manifest)?.limit_concurrency(max_concurrent));
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;

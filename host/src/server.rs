@@ -139,7 +139,14 @@ pub struct App {
     typed: bindings::AllocatorComponentPre<State>,
     outbound: Outbound,
     variables: Arc<HashMap<String, String>>,
+    /// Instances running at once; more requests wait their turn. Past a few per core,
+    /// more instances only add memory and, on one hot counter, lost check-and-sets.
+    admission: Arc<tokio::sync::Semaphore>,
+    limit: usize,
 }
+
+/// How many requests run at once unless `serve --max-concurrent` says otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 impl App {
     /// Loads the manifest's component and links it.
@@ -170,8 +177,22 @@ impl App {
             typed: bindings::AllocatorComponentPre::new(pre)?,
             outbound,
             variables: Arc::new(manifest.variables.clone()),
+            admission: Arc::new(tokio::sync::Semaphore::new(DEFAULT_CONCURRENCY)),
+            limit: DEFAULT_CONCURRENCY,
             manifest,
         })
+    }
+
+    /// Requests running in an instance now.
+    pub fn running(&self) -> usize {
+        self.limit - self.admission.available_permits()
+    }
+
+    /// Lets at most `n` (at least 1) requests run at once.
+    pub fn limit_concurrency(mut self, n: usize) -> Self {
+        self.limit = n.max(1);
+        self.admission = Arc::new(tokio::sync::Semaphore::new(self.limit));
+        self
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -259,6 +280,7 @@ impl App {
         &self,
         req: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
+        let permit = self.admission.clone().acquire_owned().await?;
         let mut store = self.store();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
@@ -270,6 +292,7 @@ impl App {
         // The guest may keep writing the body after it has sent the head, so it runs in its
         // own task while this one returns the response.
         let task = tokio::task::spawn(async move {
+            let _permit = permit;
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
                 .wasi_http_incoming_handler()

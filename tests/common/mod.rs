@@ -226,6 +226,16 @@ impl Service {
     }
 
     pub async fn start_manifest(path: &Path, bao: &Bao, vars: &[(&str, &str)]) -> Service {
+        Self::start_app(path, bao, vars, |app| app).await
+    }
+
+    /// Like [`Service::start`], with the App adjusted by `adjust` before it serves.
+    pub async fn start_app(
+        path: &Path,
+        bao: &Bao,
+        vars: &[(&str, &str)],
+        adjust: impl FnOnce(App) -> App,
+    ) -> Service {
         let mut map: HashMap<String, String> = [
             ("vault_addr".to_string(), bao.addr.clone()),
             ("vault_token".to_string(), bao.service_token.clone()),
@@ -235,7 +245,7 @@ impl Service {
             map.insert(k.to_string(), v.to_string());
         }
         let manifest = manifest_with(path, &map);
-        let app = Arc::new(App::new(runtime(), manifest).unwrap());
+        let app = Arc::new(adjust(App::new(runtime(), manifest).unwrap()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(app.clone().serve(listener));
