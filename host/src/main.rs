@@ -25,9 +25,10 @@ enum Command {
         listen: String,
         #[arg(long, default_value = "spin.toml")]
         manifest: PathBuf,
-        /// Requests that run at once; more wait for a turn.
-        #[arg(long, env = "HOSTNAMING_MAX_CONCURRENT", default_value_t = hostnaming_host::server::DEFAULT_CONCURRENCY)]
-        max_concurrent: usize,
+        /// Requests that run at once; more wait for a turn. Default: two per core, at
+        /// least 4.
+        #[arg(long, env = "HOSTNAMING_MAX_CONCURRENT")]
+        max_concurrent: Option<usize>,
     },
     /// Measure allocations/s and latency of the service beside its native ceiling. Starts
     /// its own OpenBao and service unless --url is given.
@@ -115,7 +116,8 @@ async fn main() -> Result<()> {
             if let Some(warning) = hostnaming_host::server::open_access_warning(&manifest) {
                 eprintln!("hostnaming: {warning}");
             }
-            let app = Arc::new(App::load(manifest)?.limit_concurrency(max_concurrent));
+            let limit = max_concurrent.unwrap_or_else(hostnaming_host::server::default_concurrency);
+            let app = Arc::new(App::load(manifest)?.limit_concurrency(limit));
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
