@@ -302,6 +302,10 @@ impl Env for SpinEnv {
         let now = wall_clock::now();
         now.seconds * 1000 + u64::from(now.nanoseconds / 1_000_000)
     }
+
+    fn stale_read(&mut self) {
+        self.nodes.skip();
+    }
 }
 
 /// The one allocation path behind both the typed export and HTTP.

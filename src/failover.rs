@@ -44,6 +44,11 @@ impl Nodes {
         }
     }
 
+    /// Prefers the next node from now on: the current one answered, but with stale data.
+    pub fn skip(&mut self) {
+        self.preferred = (self.preferred + 1) % self.count;
+    }
+
     /// Sends one call through `attempt(node index)`, starting at the preferred node and
     /// moving on while a node is unusable; each node is tried at most once. When none can
     /// serve, the last answer is returned (a 503 still reads as "sealed"), or, if no node
@@ -113,6 +118,18 @@ mod tests {
             [1],
             "the request's next call starts at the node that answered"
         );
+    }
+
+    #[test]
+    fn skipping_a_node_that_served_stale_data_moves_on_and_wraps_around() {
+        let answers = [reply(200, "{}"), reply(200, "{}"), reply(200, "{}")];
+        let mut nodes = Nodes::new(3);
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            order.extend(run(&mut nodes, &answers).1);
+            nodes.skip();
+        }
+        assert_eq!(order, [0, 1, 2, 0]);
     }
 
     #[test]
