@@ -108,7 +108,7 @@ impl Bao {
                 token,
                 service_token: String::new(),
             };
-            match bao.client().wait_healthy(Duration::from_secs(30)).await {
+            match bao.wait_started(Duration::from_secs(30)).await {
                 Ok(()) => {
                     bootstrap(&bao.client(), MOUNT).await.expect("bootstrap");
                     bao.service_token = bao
@@ -129,6 +129,27 @@ impl Bao {
 
     pub fn client(&self) -> VaultClient {
         VaultClient::new(&self.addr, &self.token).unwrap()
+    }
+
+    /// Waits until the server answers healthy, or fails at once if it exited: a port taken
+    /// between our probe and its bind (its cluster listener also wants port + 1) makes it
+    /// exit, and waiting out the whole deadline for a dead process cost tests 30 s.
+    async fn wait_started(&mut self, deadline: Duration) -> anyhow::Result<()> {
+        let until = tokio::time::Instant::now() + deadline;
+        let client = self.client();
+        while tokio::time::Instant::now() < until {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                anyhow::bail!("OpenBao at {} exited at start ({status})", self.addr);
+            }
+            if client.healthy().await {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!(
+            "OpenBao at {} was not healthy within {deadline:?}",
+            self.addr
+        )
     }
 
     /// A Vault this harness did not start (a cluster node): only its address and the
