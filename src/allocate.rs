@@ -166,7 +166,7 @@ async fn advance<E: Env>(
         if superseded.is_some_and(|v| secret.version <= v) {
             // A write with this version is bound to lose too: skip it, and ask elsewhere.
             env.stale_read();
-            backoff(env, policy, attempts).await?;
+            backoff(env, policy, *attempts).await?;
             continue;
         }
         let next = match &secret.data {
@@ -207,7 +207,7 @@ async fn advance<E: Env>(
             }
             Written::CasMismatch => {
                 superseded = Some(secret.version);
-                backoff(env, policy, attempts).await?;
+                backoff(env, policy, *attempts).await?;
             }
         }
     }
@@ -217,16 +217,14 @@ async fn advance<E: Env>(
 async fn backoff<E: Env>(
     env: &mut E,
     policy: &RetryPolicy,
-    attempts: &u32,
+    attempts: u32,
 ) -> Result<(), NamingError> {
-    match policy.delay(*attempts, env.elapsed(), env.random()) {
+    match policy.delay(attempts, env.elapsed(), env.random()) {
         Some(wait) => {
             env.sleep(wait).await;
             Ok(())
         }
-        None => Err(NamingError::ContentionExhausted {
-            attempts: *attempts,
-        }),
+        None => Err(NamingError::ContentionExhausted { attempts }),
     }
 }
 

@@ -26,9 +26,10 @@ use serde_json::json;
 
 use crate::vault::{bootstrap, VaultClient, SERVICE_POLICY_NAME};
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-fn client() -> HttpClient {
+/// The load's HTTP client: keep-alive, no Nagle delay.
+pub(crate) fn client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     Client::builder(TokioExecutor::new())
@@ -58,6 +59,13 @@ pub struct Stats {
     pub gaps: u64,
 }
 
+/// The `p` quantile of `sorted` latencies, in milliseconds (0 when empty).
+pub(crate) fn quantile(sorted: &[Duration], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
 fn stats(
     elapsed: Duration,
     mut latencies: Vec<Duration>,
@@ -65,11 +73,7 @@ fn stats(
     names: &[(usize, u64, String)],
 ) -> Stats {
     latencies.sort();
-    let q = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
-    };
+    let q = |p| quantile(&latencies, p);
     let mut seen = HashSet::new();
     let duplicates = names
         .iter()

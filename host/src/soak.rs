@@ -6,17 +6,15 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::bench::{client, quantile};
 use crate::vault::VaultClient;
 
 /// One block of allocations and what was measured right after it.
@@ -58,12 +56,6 @@ pub struct Probe<'a> {
     pub rss: &'a (dyn Fn() -> Option<f64> + Sync),
 }
 
-fn quantile(sorted: &[Duration], p: f64) -> f64 {
-    sorted
-        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
-        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
-}
-
 /// Runs `count` allocations of one fresh tuple through the service at `url`, from
 /// `clients` concurrent callers, reporting every `block` allocations.
 pub async fn run(
@@ -73,8 +65,7 @@ pub async fn run(
     block: usize,
     clients: usize,
 ) -> Result<Report> {
-    let http: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let http = client();
     let app = format!("soak{}", std::process::id());
     let body = json!({"application": app, "role": "app", "environment": "soak"}).to_string();
     let url = format!("{url}/generate-name");
