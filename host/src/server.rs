@@ -114,6 +114,10 @@ impl Runtime {
             .pagemap_scan(wasmtime::Enabled::Auto);
         let mut config = Config::new();
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // Without a perf map, `perf` shows the guest as anonymous JIT addresses.
+        if std::env::var_os("HOSTNAMING_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let component = Component::from_file(&engine, source)
             .map_err(anyhow::Error::from)
