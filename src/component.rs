@@ -243,8 +243,7 @@ impl SpinEnv {
                  allowed_outbound_hosts (the Spin variable `vault_allowed_host`)",
                 self.which(node)
             )),
-            Err(Failure::Http(e)) => Err(format!("{}{e}", self.which(node))),
-            Err(Failure::Stream(e)) => Err(format!("{}{e}", self.which(node))),
+            Err(Failure::Other(e)) => Err(format!("{}{e}", self.which(node))),
             Err(Failure::Timeout) => Err(format!(
                 "{}no answer within {:?}",
                 self.which(node),
@@ -266,9 +265,9 @@ impl SpinEnv {
             headers.push(("content-type".into(), b"application/json".to_vec()));
         }
         let fields = http::Fields::from_list(&headers)
-            .map_err(|e| Failure::Stream(format!("the request headers are not valid: {e:?}")))?;
+            .map_err(|e| Failure::Other(format!("the request headers are not valid: {e:?}")))?;
         let request = http::OutgoingRequest::new(fields);
-        let invalid = |what: &str| Failure::Stream(format!("the request's {what} is not valid"));
+        let invalid = |what: &str| Failure::Other(format!("the request's {what} is not valid"));
         request
             .set_method(match call.method {
                 vault::Method::Get => &http::Method::Get,
@@ -296,7 +295,7 @@ impl SpinEnv {
             for chunk in bytes.chunks(4096) {
                 stream
                     .blocking_write_and_flush(chunk)
-                    .map_err(|e| Failure::Stream(format!("sending the body failed: {e}")))?;
+                    .map_err(|e| Failure::Other(format!("sending the body failed: {e}")))?;
             }
         }
         http::OutgoingBody::finish(body, None).map_err(Failure::from)?;
@@ -308,7 +307,7 @@ impl SpinEnv {
         let response = loop {
             if let Some(outcome) = future.get() {
                 break outcome
-                    .map_err(|()| Failure::Stream("the reply was taken twice".into()))?
+                    .map_err(|()| Failure::Other("the reply was taken twice".into()))?
                     .map_err(Failure::from)?;
             }
             if monotonic_clock::now() >= deadline {
@@ -319,10 +318,10 @@ impl SpinEnv {
         let status = response.status();
         let incoming = response
             .consume()
-            .map_err(|()| Failure::Stream("the reply body was taken twice".into()))?;
+            .map_err(|()| Failure::Other("the reply body was taken twice".into()))?;
         let stream = incoming
             .stream()
-            .map_err(|()| Failure::Stream("the reply body was taken twice".into()))?;
+            .map_err(|()| Failure::Other("the reply body was taken twice".into()))?;
         let mut bytes = Vec::new();
         loop {
             match stream.read(64 * 1024) {
@@ -335,7 +334,7 @@ impl SpinEnv {
                 }
                 Err(wasi::io::streams::StreamError::Closed) => break,
                 Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
-                    return Err(Failure::Stream(format!(
+                    return Err(Failure::Other(format!(
                         "reading the reply failed: {}",
                         e.to_debug_string()
                     )))
@@ -355,16 +354,16 @@ impl SpinEnv {
 enum Failure {
     /// The runtime's allowed_outbound_hosts refused the address.
     Denied,
-    Http(ErrorCode),
-    Stream(String),
     Timeout,
+    /// Anything else, as the message to give.
+    Other(String),
 }
 
 impl From<ErrorCode> for Failure {
     fn from(e: ErrorCode) -> Self {
         match e {
             ErrorCode::HttpRequestDenied => Self::Denied,
-            e => Self::Http(e),
+            e => Self::Other(e.to_string()),
         }
     }
 }
