@@ -289,18 +289,38 @@ impl SpinEnv {
         let _ = options.set_connect_timeout(Some(self.timeout.as_nanos() as u64));
         let _ = options.set_first_byte_timeout(Some(self.timeout.as_nanos() as u64));
         let future = outgoing_handler::handle(request, Some(options)).map_err(Failure::from)?;
+        let timer = monotonic_clock::subscribe_instant(deadline);
+        // Every wait races the deadline, sending the body included: a Vault that never
+        // takes the body must not hold the caller past it, whatever the host buffers.
+        let wait = |pollable: &wasi::io::poll::Pollable| {
+            if monotonic_clock::now() >= deadline {
+                return Err(Failure::Timeout);
+            }
+            wasi::io::poll::poll(&[pollable, &timer]);
+            Ok(())
+        };
         if let Some(bytes) = &call.body {
             let stream = body.write().map_err(|()| invalid("body"))?;
-            // blocking_write_and_flush takes at most 4096 bytes at a time.
-            for chunk in bytes.chunks(4096) {
-                stream
-                    .blocking_write_and_flush(chunk)
-                    .map_err(|e| Failure::Other(format!("sending the body failed: {e}")))?;
+            let failed = |e| Failure::Other(format!("sending the body failed: {e}"));
+            let mut rest = bytes.as_slice();
+            while !rest.is_empty() {
+                match stream.check_write().map_err(failed)? {
+                    0 => wait(&stream.subscribe())?,
+                    room => {
+                        let n = rest.len().min(room as usize);
+                        stream.write(&rest[..n]).map_err(failed)?;
+                        rest = &rest[n..];
+                    }
+                }
+            }
+            // A flush is done when the stream takes writes again.
+            stream.flush().map_err(failed)?;
+            while stream.check_write().map_err(failed)? == 0 {
+                wait(&stream.subscribe())?;
             }
         }
         http::OutgoingBody::finish(body, None).map_err(Failure::from)?;
 
-        let timer = monotonic_clock::subscribe_instant(deadline);
         // Declared after `future`, so dropped before it: a pollable must not outlive its
         // parent resource.
         let ready = future.subscribe();
@@ -310,10 +330,7 @@ impl SpinEnv {
                     .map_err(|()| Failure::Other("the reply was taken twice".into()))?
                     .map_err(Failure::from)?;
             }
-            if monotonic_clock::now() >= deadline {
-                return Err(Failure::Timeout);
-            }
-            wasi::io::poll::poll(&[&ready, &timer]);
+            wait(&ready)?;
         };
         let status = response.status();
         let incoming = response
@@ -326,12 +343,7 @@ impl SpinEnv {
         loop {
             match stream.read(64 * 1024) {
                 Ok(chunk) if !chunk.is_empty() => bytes.extend_from_slice(&chunk),
-                Ok(_) => {
-                    if monotonic_clock::now() >= deadline {
-                        return Err(Failure::Timeout);
-                    }
-                    wasi::io::poll::poll(&[&stream.subscribe(), &timer]);
-                }
+                Ok(_) => wait(&stream.subscribe())?,
                 Err(wasi::io::streams::StreamError::Closed) => break,
                 Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
                     return Err(Failure::Other(format!(
