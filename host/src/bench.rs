@@ -66,12 +66,34 @@ pub(crate) fn quantile(sorted: &[Duration], p: f64) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
-fn stats(
+/// Everything a load recorded, before it is summarised; rounds of one side add up.
+#[derive(Default)]
+struct Samples {
     elapsed: Duration,
-    mut latencies: Vec<Duration>,
+    latencies: Vec<Duration>,
     statuses: BTreeMap<String, usize>,
-    names: &[(usize, u64, String)],
-) -> Stats {
+    /// (tuple, number, hostname) of every name issued.
+    names: Vec<(usize, u64, String)>,
+}
+
+impl Samples {
+    fn add(&mut self, other: Samples) {
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        self.names.extend(other.names);
+    }
+}
+
+fn stats(samples: Samples) -> Stats {
+    let Samples {
+        elapsed,
+        mut latencies,
+        statuses,
+        names,
+    } = samples;
     latencies.sort();
     let q = |p| quantile(&latencies, p);
     let mut seen = HashSet::new();
@@ -82,7 +104,7 @@ fn stats(
     // Fresh tuples start at 1, so every number below a tuple's highest that nobody got is
     // a gap (a burned number).
     let mut per_tuple: HashMap<usize, (u64, u64)> = HashMap::new();
-    for (t, n, _) in names {
+    for (t, n, _) in &names {
         let e = per_tuple.entry(*t).or_default();
         e.0 = e.0.max(*n);
         e.1 += 1;
@@ -139,7 +161,7 @@ impl Progress {
 }
 
 /// Drives `load` with `work(tuple) -> Result<(number, hostname), status>` per request.
-async fn drive<F, Fut>(label: String, load: Load, work: F) -> Stats
+async fn drive<F, Fut>(label: String, load: Load, work: F) -> Samples
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(u64, String), String>> + Send,
@@ -184,7 +206,12 @@ where
     }
     let elapsed = start.elapsed();
     progress.finish().await;
-    stats(elapsed, latencies, statuses, &names)
+    Samples {
+        elapsed,
+        latencies,
+        statuses,
+        names,
+    }
 }
 
 /// Tuples are fresh per run, so every run starts its counters at 1.
@@ -193,13 +220,14 @@ fn tuple_app(run: &str, tuple: usize) -> String {
 }
 
 /// The service under load, over HTTP with keep-alive connections.
-pub async fn load_service(url: &str, run: &str, load: Load) -> Stats {
+async fn load_service(url: &str, run: &str, label: String, load: Load) -> Samples {
     let http = client();
     let url = format!("{url}/generate-name");
     let run = run.to_string();
-    drive(format!("service  c={} t={}", load.clients, load.tuples), load, move |tuple| {
+    drive(label, load, move |tuple| {
         let (http, url) = (http.clone(), url.clone());
-        let body = json!({"application": tuple_app(&run, tuple), "role": "app", "environment": "bench"});
+        let body =
+            json!({"application": tuple_app(&run, tuple), "role": "app", "environment": "bench"});
         async move {
             let req = hyper::Request::post(&url)
                 .header("content-type", "application/json")
@@ -207,12 +235,21 @@ pub async fn load_service(url: &str, run: &str, load: Load) -> Stats {
                 .expect("a request");
             let resp = http.request(req).await.map_err(|_| "conn".to_string())?;
             let status = resp.status().as_u16();
-            let bytes = resp.into_body().collect().await.map_err(|_| "conn".to_string())?.to_bytes();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|_| "conn".to_string())?
+                .to_bytes();
             if status != 200 {
                 return Err(status.to_string());
             }
-            let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| "json".to_string())?;
-            Ok((v["number"].as_u64().unwrap_or(0), v["hostname"].as_str().unwrap_or("").to_string()))
+            let v: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|_| "json".to_string())?;
+            Ok((
+                v["number"].as_u64().unwrap_or(0),
+                v["hostname"].as_str().unwrap_or("").to_string(),
+            ))
         }
     })
     .await
@@ -279,38 +316,39 @@ impl Env for NativeEnv {
 }
 
 /// The ceiling: the allocation's Vault calls from native Rust, no HTTP server, no wasm.
-pub async fn load_native(vault: &VaultConfig, token: &str, run: &str, load: Load) -> Stats {
+async fn load_native(
+    vault: &VaultConfig,
+    token: &str,
+    run: &str,
+    label: String,
+    load: Load,
+) -> Samples {
     let http = client();
     let (vault, token, run) = (vault.clone(), token.to_string(), run.to_string());
     let seeds = Arc::new(AtomicUsize::new(1));
-    drive(
-        format!("ceiling  c={} t={}", load.clients, load.tuples),
-        load,
-        move |tuple| {
-            let mut env = NativeEnv {
-                http: http.clone(),
-                node: vault.nodes[0].clone(),
-                token: token.clone(),
-                started: Instant::now(),
-                seed: 0x9e37_79b9_7f4a_7c15 ^ seeds.fetch_add(1, Ordering::Relaxed) as u64,
+    drive(label, load, move |tuple| {
+        let mut env = NativeEnv {
+            http: http.clone(),
+            node: vault.nodes[0].clone(),
+            token: token.clone(),
+            started: Instant::now(),
+            seed: 0x9e37_79b9_7f4a_7c15 ^ seeds.fetch_add(1, Ordering::Relaxed) as u64,
+        };
+        let (vault, app) = (vault.clone(), tuple_app(&run, tuple));
+        async move {
+            let request = NameRequest::parse(&app, "app", "bench").map_err(|e| e.to_string())?;
+            let order = Order {
+                request: &request,
+                count: 1,
+                key: None,
             };
-            let (vault, app) = (vault.clone(), tuple_app(&run, tuple));
-            async move {
-                let request =
-                    NameRequest::parse(&app, "app", "bench").map_err(|e| e.to_string())?;
-                let order = Order {
-                    request: &request,
-                    count: 1,
-                    key: None,
-                };
-                let grant = allocate::allocate(&mut env, &vault, &Settings::default(), order)
-                    .await
-                    .map_err(|_| "503".to_string())?;
-                let name = &grant.names[0];
-                Ok((name.number, name.hostname.clone()))
-            }
-        },
-    )
+            let grant = allocate::allocate(&mut env, &vault, &Settings::default(), order)
+                .await
+                .map_err(|_| "503".to_string())?;
+            let name = &grant.names[0];
+            Ok((name.number, name.hostname.clone()))
+        }
+    })
     .await
 }
 
@@ -329,6 +367,12 @@ pub struct OwnBao {
     pub addr: String,
     pub root: String,
     _dir: PathBuf,
+}
+
+impl OwnBao {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for OwnBao {
@@ -487,6 +531,10 @@ impl OwnService {
         Ok(svc)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Peak resident memory (VmHWM) of the service process, in MiB.
     pub fn peak_rss_mib(&self) -> Option<f64> {
         self.memory_mib("VmHWM:")
@@ -517,24 +565,130 @@ pub struct Row {
     pub service: Stats,
     pub ceiling: Stats,
     pub ratio: f64,
+    /// CPU spent per allocation while the service ran, by process.
+    pub service_cpu: Cpu,
+    /// CPU spent per allocation while the ceiling ran, by process.
+    pub ceiling_cpu: Cpu,
 }
 
-/// Runs `load` against the service, then the ceiling, with fresh tuples for each.
-pub async fn compare(svc_url: &str, vault: &VaultConfig, token: &str, load: Load) -> Row {
+/// The processes besides this one whose CPU the benchmark accounts for: known only when
+/// the benchmark started them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Procs {
+    pub service: Option<u32>,
+    pub vault: Option<u32>,
+}
+
+/// CPU time per allocation, in ms, of each process taking part (`None`: not ours to see).
+/// On a machine where the load saturates the cores, throughput is bounded by the total.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Cpu {
+    /// The load generator: the HTTP client for the service, the whole allocation for the
+    /// ceiling.
+    pub client_ms: f64,
+    pub service_ms: Option<f64>,
+    pub vault_ms: Option<f64>,
+}
+
+impl Cpu {
+    pub fn total_ms(&self) -> f64 {
+        self.client_ms + self.service_ms.unwrap_or(0.0) + self.vault_ms.unwrap_or(0.0)
+    }
+}
+
+/// Linux reports process CPU in USER_HZ ticks, 100 per second on every mainstream arch.
+const USER_HZ: f64 = 100.0;
+
+/// User plus system CPU seconds of a process (this one when `pid` is `None`).
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = pid.map_or("/proc/self/stat".to_string(), |p| format!("/proc/{p}/stat"));
+    let stat = std::fs::read_to_string(path).ok()?;
+    // The command name may hold spaces; the fields after it are fixed: utime and stime
+    // are the 12th and 13th after the closing parenthesis.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
+}
+
+/// CPU seconds of (this process, the service, Vault) now.
+fn cpu_now(procs: Procs) -> [Option<f64>; 3] {
+    [
+        cpu_seconds(None),
+        procs.service.and_then(|p| cpu_seconds(Some(p))),
+        procs.vault.and_then(|p| cpu_seconds(Some(p))),
+    ]
+}
+
+/// Adds what each process spent between `before` and now to `spent`.
+fn add_cpu(spent: &mut [Option<f64>; 3], before: [Option<f64>; 3], procs: Procs) {
+    for ((total, b), a) in spent.iter_mut().zip(before).zip(cpu_now(procs)) {
+        *total = match (b, a) {
+            (Some(b), Some(a)) => Some(total.unwrap_or(0.0) + (a - b)),
+            _ => None,
+        };
+    }
+}
+
+fn per_allocation(spent: [Option<f64>; 3], allocations: usize) -> Cpu {
+    let ms = |s: Option<f64>| s.map(|s| s * 1e3 / allocations.max(1) as f64);
+    Cpu {
+        client_ms: ms(spent[0]).unwrap_or(0.0),
+        service_ms: ms(spent[1]),
+        vault_ms: ms(spent[2]),
+    }
+}
+
+/// Runs `load` against the service and the ceiling in `rounds` alternating rounds (each
+/// side on its own fresh tuples, continued across rounds), so drift in the machine's speed
+/// falls on both sides alike instead of on whichever ran second.
+pub async fn compare(
+    svc_url: &str,
+    vault: &VaultConfig,
+    token: &str,
+    load: Load,
+    rounds: usize,
+    procs: Procs,
+) -> Row {
     let run = format!(
         "{}",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros())
     );
-    let service = load_service(svc_url, &format!("{run}s"), load).await;
-    let ceiling = load_native(vault, token, &format!("{run}n"), load).await;
+    let rounds = rounds.clamp(1, load.requests.max(1));
+    let (mut service, mut ceiling) = (Samples::default(), Samples::default());
+    let (mut service_spent, mut ceiling_spent) = ([Some(0.0); 3], [Some(0.0); 3]);
+    for round in 0..rounds {
+        // Split the requests evenly; the first rounds take the remainder.
+        let requests = load.requests / rounds + usize::from(round < load.requests % rounds);
+        let part = Load { requests, ..load };
+        let tag = |side: &str| {
+            format!(
+                "{side} c={} t={} ({}/{rounds})",
+                load.clients,
+                load.tuples,
+                round + 1
+            )
+        };
+        let before = cpu_now(procs);
+        service.add(load_service(svc_url, &format!("{run}s"), tag("service "), part).await);
+        add_cpu(&mut service_spent, before, procs);
+        let before = cpu_now(procs);
+        ceiling.add(load_native(vault, token, &format!("{run}n"), tag("ceiling "), part).await);
+        add_cpu(&mut ceiling_spent, before, procs);
+    }
+    let service_cpu = per_allocation(service_spent, service.latencies.len());
+    let ceiling_cpu = per_allocation(ceiling_spent, ceiling.latencies.len());
+    let (service, ceiling) = (stats(service), stats(ceiling));
     let ratio = service.rate / ceiling.rate.max(f64::MIN_POSITIVE);
     Row {
         load,
         service,
         ceiling,
         ratio,
+        service_cpu,
+        ceiling_cpu,
     }
 }
 
@@ -570,6 +724,39 @@ pub fn print_table(storage: Storage, rows: &[Row]) {
             r.load.clients, r.load.tuples, r.load.requests,
             r.service.rate, r.service.p50_ms, r.service.p90_ms, r.service.p99_ms, r.service.max_ms, non2xx, r.service.duplicates,
             r.ceiling.rate, r.ceiling.p50_ms, r.ceiling.p99_ms, r.ratio
+        );
+    }
+    let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+    println!(
+        "\nCPU per allocation, ms (client = this process: the HTTP load, or the whole ceiling)"
+    );
+    println!(
+        "{:>7} {:>6} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} | {:>9}",
+        "clients",
+        "tuples",
+        "client",
+        "service",
+        "vault",
+        "total",
+        "client",
+        "vault",
+        "total",
+        "cpu ratio"
+    );
+    for r in rows {
+        let (s, c) = (&r.service_cpu, &r.ceiling_cpu);
+        println!(
+            "{:>7} {:>6} | {:>7.2} {:>7} {:>7} {:>7.2} | {:>7.2} {:>7} {:>7.2} | {:>9.2}",
+            r.load.clients,
+            r.load.tuples,
+            s.client_ms,
+            opt(s.service_ms),
+            opt(s.vault_ms),
+            s.total_ms(),
+            c.client_ms,
+            opt(c.vault_ms),
+            c.total_ms(),
+            c.total_ms() / s.total_ms().max(f64::MIN_POSITIVE)
         );
     }
 }

@@ -47,6 +47,10 @@ enum Command {
         /// Run 1, 4, 16, 64 clients over 1 tuple and over as many tuples as clients.
         #[arg(long)]
         sweep: bool,
+        /// Alternate service and ceiling this many times per load, the requests split
+        /// evenly, so the machine's drift falls on both.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         #[arg(long, default_value = "target/bench/results.json")]
         json: PathBuf,
         /// Where the sweep's plot goes.
@@ -137,6 +141,7 @@ async fn main() -> Result<()> {
             requests,
             tuples,
             sweep,
+            rounds,
             json,
             plot,
             manifest,
@@ -158,7 +163,7 @@ async fn main() -> Result<()> {
                 url,
                 storage,
                 (clients, requests, tuples),
-                sweep,
+                (sweep, rounds),
                 &json,
                 &plot,
                 &manifest,
@@ -260,7 +265,7 @@ async fn bench(
     url: Option<String>,
     storage: bench::Storage,
     (clients, requests, tuples): (usize, usize, usize),
-    sweep: bool,
+    (sweep, rounds): (bool, usize),
     json: &std::path::Path,
     plot: &std::path::Path,
     manifest_path: &std::path::Path,
@@ -308,9 +313,13 @@ async fn bench(
             tuples,
         }]
     };
+    let procs = bench::Procs {
+        service: _svc.as_ref().map(|s| s.pid()),
+        vault: _bao.as_ref().map(|b| b.pid()),
+    };
     let mut rows = Vec::new();
     for load in loads {
-        rows.push(bench::compare(&svc_url, &vault, &token, load).await);
+        rows.push(bench::compare(&svc_url, &vault, &token, load, rounds, procs).await);
     }
     bench::print_table(storage, &rows);
     let rss = _svc.as_ref().and_then(|s| s.peak_rss_mib());

@@ -200,10 +200,28 @@ fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let row = &report["rows"][0];
     for side in ["service", "ceiling"] {
+        // Three rounds of 14, 13 and 13 requests add up to every allocation.
         assert_eq!(row[side]["statuses"]["200"], 40, "{side}: {row}");
         assert_eq!(row[side]["duplicates"], 0, "{side}");
+        assert_eq!(
+            row[side]["gaps"], 0,
+            "{side}: rounds continue the same tuples"
+        );
         assert!(row[side]["rate"].as_f64().unwrap() > 0.0, "{side}");
     }
+    // The benchmark started OpenBao and the service, so it accounts for their CPU too.
+    let vault = |side: &str| row[side]["vault_ms"].as_f64().unwrap_or(0.0);
+    assert!(
+        row["service_cpu"]["service_ms"].as_f64().unwrap_or(0.0) > 0.0,
+        "{row}"
+    );
+    assert!(row["service_cpu"]["vault_ms"].is_number(), "{row}");
+    assert!(
+        vault("ceiling_cpu") + vault("service_cpu") > 0.0,
+        "OpenBao did the work: {row}"
+    );
+    assert!(row["ceiling_cpu"]["service_ms"].is_number(), "{row}");
+    assert!(stdout.contains("CPU per allocation"), "{stdout}");
     assert!(report["component_bytes"].as_u64().unwrap() > 0);
     assert!(report["host_overhead_p50_us"].as_f64().unwrap() > 0.0);
     let _ = std::fs::remove_dir_all(dir);
