@@ -283,12 +283,14 @@ impl SpinEnv {
         request
             .set_path_with_query(Some(&call.path))
             .map_err(|()| invalid("path"))?;
-        let body = request.body().map_err(|()| invalid("body"))?;
-        let options = http::RequestOptions::new();
-        // The host enforces these too; the deadline below covers the whole exchange.
-        let _ = options.set_connect_timeout(Some(self.timeout.as_nanos() as u64));
-        let _ = options.set_first_byte_timeout(Some(self.timeout.as_nanos() as u64));
-        let future = outgoing_handler::handle(request, Some(options)).map_err(Failure::from)?;
+        // A request without a body never takes one: the host then sends no body at all.
+        let body = match call.body {
+            Some(_) => Some(request.body().map_err(|()| invalid("body"))?),
+            None => None,
+        };
+        // No request-options: the deadline below covers the whole exchange, and giving up
+        // drops the future, which cancels the host's work on it.
+        let future = outgoing_handler::handle(request, None).map_err(Failure::from)?;
         let timer = monotonic_clock::subscribe_instant(deadline);
         // Every wait races the deadline, sending the body included: a Vault that never
         // takes the body must not hold the caller past it, whatever the host buffers.
@@ -299,7 +301,7 @@ impl SpinEnv {
             wasi::io::poll::poll(&[pollable, &timer]);
             Ok(())
         };
-        if let Some(bytes) = &call.body {
+        if let (Some(body), Some(bytes)) = (body, &call.body) {
             let stream = body.write().map_err(|()| invalid("body"))?;
             let failed = |e| Failure::Other(format!("sending the body failed: {e}"));
             let mut rest = bytes.as_slice();
@@ -318,8 +320,9 @@ impl SpinEnv {
             while stream.check_write().map_err(failed)? == 0 {
                 wait(&stream.subscribe())?;
             }
+            drop(stream);
+            http::OutgoingBody::finish(body, None).map_err(Failure::from)?;
         }
-        http::OutgoingBody::finish(body, None).map_err(Failure::from)?;
 
         // Declared after `future`, so dropped before it: a pollable must not outlive its
         // parent resource.
