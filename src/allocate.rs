@@ -91,10 +91,14 @@ pub struct Allocation {
 pub struct Grant {
     pub names: Vec<Allocation>,
     pub replayed: bool,
+    /// Counter reads that did not end in a won check-and-set: the races this order lost
+    /// (or stale reads it skipped). A server can throttle on it.
+    pub conflicts: u32,
 }
 
 fn grant(names: &[Reserved], replayed: bool) -> Grant {
     Grant {
+        conflicts: 0,
         names: names
             .iter()
             .map(|r| Allocation {
@@ -283,11 +287,12 @@ async fn allocate_unkeyed<E: Env>(
     settings: &Settings,
     order: Order<'_>,
 ) -> Result<Grant, NamingError> {
-    let mut attempts = 0;
+    let (mut attempts, mut advances) = (0, 0);
     let mut issued = Vec::new();
     while issued.len() < order.count as usize {
         let missing = order.count - issued.len() as u32;
         let batch = advance(env, cfg, settings, order.request, missing, &mut attempts).await?;
+        advances += 1;
         for name in batch {
             if claim(env, cfg, order.request, &name, None).await? {
                 issued.push(name);
@@ -297,7 +302,10 @@ async fn allocate_unkeyed<E: Env>(
             return Err(NamingError::ContentionExhausted { attempts });
         }
     }
-    Ok(grant(&issued, false))
+    Ok(Grant {
+        conflicts: attempts - advances,
+        ..grant(&issued, false)
+    })
 }
 
 /// Owns the key's record, or learns that it was answered already.
@@ -383,7 +391,7 @@ async fn allocate_keyed<E: Env>(
         Held::Owned { version, record } => (version, record),
     };
     let path = key.path();
-    let mut attempts = 0;
+    let (mut attempts, mut advances) = (0, 0);
     let mut claimed: Vec<Reserved> = Vec::new();
     let mut to_claim = std::mem::take(&mut record.names);
     loop {
@@ -400,6 +408,7 @@ async fn allocate_keyed<E: Env>(
         }
         let missing = order.count - claimed.len() as u32;
         to_claim = advance(env, cfg, settings, order.request, missing, &mut attempts).await?;
+        advances += 1;
         // The reservation is recorded before any of it is claimed, so whoever takes the
         // key over after a crash claims these same names rather than new ones.
         record.names = claimed.iter().chain(&to_claim).cloned().collect();
@@ -432,7 +441,10 @@ async fn allocate_keyed<E: Env>(
         "complete the idempotency key",
     )
     .await?;
-    Ok(grant(&claimed, false))
+    Ok(Grant {
+        conflicts: attempts - advances,
+        ..grant(&claimed, false)
+    })
 }
 
 #[cfg(test)]
@@ -781,6 +793,27 @@ pub(crate) mod tests {
         // The rival took 1, 2 and 3 (in the stub, without registry records).
         assert_eq!(a.number, 4);
         assert_eq!(v.slept.len(), 3);
+    }
+
+    #[test]
+    fn an_order_reports_how_many_races_it_lost_and_a_clean_one_none() {
+        let mut v = StubVault::default();
+        assert_eq!(order(&mut v, WEB, 1, None).unwrap().conflicts, 0);
+        v.lose_races = 2;
+        let g = order(&mut v, WEB, 1, None).unwrap();
+        assert_eq!(g.conflicts, 2);
+        assert_eq!(g.names[0].number, 4, "the rival took 2 and 3");
+    }
+
+    #[test]
+    fn a_keyed_order_reports_its_lost_races_too() {
+        let mut v = StubVault {
+            lose_races: 1,
+            ..Default::default()
+        };
+        let g = order(&mut v, WEB, 2, Some("k-conflicts")).unwrap();
+        assert_eq!(g.conflicts, 1);
+        assert_eq!(g.names.len(), 2);
     }
 
     #[test]

@@ -562,10 +562,10 @@ async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
                 .await
                 .map_err(caller.denied(&what))?;
             let first = &grant.names[0];
-            let headers = match grant.replayed {
-                true => vec![("idempotent-replayed", "true".to_string())],
-                false => vec![],
-            };
+            let mut headers = vec![("hostnaming-conflicts", grant.conflicts.to_string())];
+            if grant.replayed {
+                headers.push(("idempotent-replayed", "true".to_string()));
+            }
             let body = json!({
                 "hostname": first.hostname,
                 "number": first.number,
