@@ -207,3 +207,78 @@ async fn at_most_the_concurrency_limit_of_requests_run_at_once_and_the_rest_wait
         "8 requests at once ran {most} at a time under a limit of 2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_races_lower_the_concurrency_limit_and_clean_answers_raise_it_again() {
+    let bao = Bao::start().await;
+    // A delay on every Vault call makes requests on one tuple overlap, so they race.
+    let slow = Proxy::delaying(&bao.addr, Duration::from_millis(20)).await;
+    let svc = std::sync::Arc::new(
+        Service::start_app(
+            &common::workspace().join("spin.toml"),
+            &bao,
+            &[("vault_addr", &slow.url)],
+            |app| app.adapt_concurrency(8),
+        )
+        .await,
+    );
+    let floor = svc.app.concurrency_limit();
+    assert!(floor < 8, "starts at the floor: {floor}");
+    // Requests on distinct tuples never race: a run of clean answers as long as the limit
+    // raises it by one (4 + 5 + 6 + 7 = 22 answers from 4 to 8).
+    let quiet = |round: usize| {
+        let svc = svc.clone();
+        async move {
+            for i in 0..24 {
+                let r = svc
+                    .generate(&format!("quiet{round}x{i}"), "app", "prod")
+                    .await;
+                assert_eq!(r.status, 200);
+                assert_eq!(r.header("hostnaming-conflicts"), Some("0"));
+            }
+        }
+    };
+    quiet(1).await;
+    assert_eq!(svc.app.concurrency_limit(), 8, "up to the ceiling");
+    let watcher = {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            let mut least = usize::MAX;
+            for _ in 0..300 {
+                least = least.min(svc.app.concurrency_limit());
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            least
+        })
+    };
+    let answers = futures_join(&svc, 16).await;
+    assert!(answers.iter().all(|r| r.status == 200), "{answers:?}");
+    let lost: u32 = answers
+        .iter()
+        .map(|r| {
+            r.header("hostnaming-conflicts")
+                .unwrap()
+                .parse::<u32>()
+                .unwrap()
+        })
+        .sum();
+    let mut numbers: Vec<u64> = answers
+        .iter()
+        .map(|r| r.json["number"].as_u64().unwrap())
+        .collect();
+    numbers.sort();
+    assert_eq!(
+        numbers,
+        (1..=16).collect::<Vec<_>>(),
+        "still gapless and unique"
+    );
+    assert!(lost > 0, "16 requests at once on one counter lost no race");
+    let least = watcher.await.unwrap();
+    assert!(
+        least < 8,
+        "the limit stayed at 8 ({least}) through {lost} lost races"
+    );
+    assert!(least >= floor, "never below the floor {floor}: {least}");
+    quiet(2).await;
+    assert_eq!(svc.app.concurrency_limit(), 8, "back at the ceiling");
+}

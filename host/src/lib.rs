@@ -1,9 +1,11 @@
 //! The `hostnaming` host: runs the naming component like Spin does, and bootstraps Vault.
 //!
 //! `manifest` reads spin.toml, `server` serves the component over HTTP (and calls its typed
-//! export), `outbound` polices and pools its outgoing requests, `vault` is a small native
-//! client used for bootstrap and by tests. `bench` and `soak` measure it.
+//! export), `admission` decides how many requests run at once, `outbound` polices and pools
+//! its outgoing requests, `vault` is a small native client used for bootstrap and by tests.
+//! `bench` and `soak` measure it.
 
+pub mod admission;
 pub mod bench;
 pub mod manifest;
 pub mod outbound;

@@ -25,8 +25,9 @@ enum Command {
         listen: String,
         #[arg(long, default_value = "spin.toml")]
         manifest: PathBuf,
-        /// Requests that run at once; more wait for a turn. Default: two per core, at
-        /// least 4.
+        /// The most requests that run at once; more wait for a turn. Below it the limit
+        /// adapts: answers reporting lost check-and-set races halve it (down to two per
+        /// core), clean ones raise it by one. Default: eight per core, at least 16.
         #[arg(long, env = "HOSTNAMING_MAX_CONCURRENT")]
         max_concurrent: Option<usize>,
     },
@@ -120,8 +121,9 @@ async fn main() -> Result<()> {
             if let Some(warning) = hostnaming_host::server::open_access_warning(&manifest) {
                 eprintln!("hostnaming: {warning}");
             }
-            let limit = max_concurrent.unwrap_or_else(hostnaming_host::server::default_concurrency);
-            let app = Arc::new(App::load(manifest)?.limit_concurrency(limit));
+            let max =
+                max_concurrent.unwrap_or_else(hostnaming_host::server::default_max_concurrency);
+            let app = Arc::new(App::load(manifest)?.adapt_concurrency(max));
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;

@@ -21,6 +21,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::admission::{Admission, CONFLICTS_HEADER};
 use crate::manifest::Manifest;
 use crate::outbound::Outbound;
 use hostnaming::auth;
@@ -147,20 +148,28 @@ pub struct App {
     typed: bindings::AllocatorComponentPre<State>,
     outbound: Outbound,
     variables: Arc<HashMap<String, String>>,
-    /// Instances running at once; more requests wait their turn. Past a few per core,
-    /// more instances only add memory and, on one hot counter, lost check-and-sets.
-    admission: Arc<tokio::sync::Semaphore>,
-    limit: usize,
+    /// Instances running at once; more requests wait their turn. On one hot counter
+    /// more instances only add lost check-and-sets, so the limit follows the races the
+    /// component reports.
+    admission: Arc<Admission>,
 }
 
-/// How many requests run at once unless `serve --max-concurrent` says otherwise: two per
-/// core (at least 4). A request spends most of its time waiting on Vault, but with Vault
-/// on the same machine the CPU is what saturates; a remote Vault with a longer round trip
-/// wants more.
+/// How many requests run at once while answers report lost races (and at the start): two
+/// per core (at least 4). On one hot counter more racers only lose more check-and-sets:
+/// there a fixed 4 beat 8 and 16 on this 2-core machine (README, Performance).
 pub fn default_concurrency() -> usize {
-    std::thread::available_parallelism()
-        .map_or(4, |n| n.get() * 2)
-        .max(4)
+    cores().saturating_mul(2).max(4)
+}
+
+/// The most requests that run at once unless `serve --max-concurrent` says otherwise:
+/// eight per core (at least 16). Reached only while answers report no lost races; each
+/// instance costs memory, so this also bounds the host's RSS.
+pub fn default_max_concurrency() -> usize {
+    cores().saturating_mul(8).max(16)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 impl App {
@@ -192,21 +201,36 @@ impl App {
             typed: bindings::AllocatorComponentPre::new(pre)?,
             outbound,
             variables: Arc::new(manifest.variables.clone()),
-            admission: Arc::new(tokio::sync::Semaphore::new(default_concurrency())),
-            limit: default_concurrency(),
+            admission: Admission::adaptive(
+                default_concurrency(),
+                default_concurrency(),
+                default_max_concurrency(),
+            ),
             manifest,
         })
     }
 
     /// Requests running in an instance now.
     pub fn running(&self) -> usize {
-        self.limit - self.admission.available_permits()
+        self.admission.running()
     }
 
-    /// Lets at most `n` (at least 1) requests run at once.
+    /// How many requests may run at once now.
+    pub fn concurrency_limit(&self) -> usize {
+        self.admission.limit()
+    }
+
+    /// Lets exactly `n` (at least 1) requests run at once, whatever the answers report.
     pub fn limit_concurrency(mut self, n: usize) -> Self {
-        self.limit = n.max(1);
-        self.admission = Arc::new(tokio::sync::Semaphore::new(self.limit));
+        self.admission = Admission::fixed(n);
+        self
+    }
+
+    /// Lets at most `max` requests run at once: the default concurrency while answers
+    /// report lost races, more (up to `max`) while they come back clean.
+    pub fn adapt_concurrency(mut self, max: usize) -> Self {
+        let floor = default_concurrency().min(max.max(1));
+        self.admission = Admission::adaptive(floor, floor, max);
         self
     }
 
@@ -295,7 +319,7 @@ impl App {
         &self,
         req: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
-        let permit = self.admission.clone().acquire_owned().await?;
+        let permit = self.admission.acquire().await?;
         let mut store = self.store();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
@@ -315,7 +339,13 @@ impl App {
                 .await
         });
         match receiver.await {
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok(resp)) => {
+                let conflicts = resp.headers().get(CONFLICTS_HEADER);
+                if let Some(n) = conflicts.and_then(|v| v.to_str().ok()?.parse().ok()) {
+                    self.admission.observe(n);
+                }
+                Ok(resp)
+            }
             Ok(Err(code)) => Err(anyhow::anyhow!(
                 "the component answered with an error: {code:?}"
             )),
