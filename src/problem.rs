@@ -141,7 +141,12 @@ impl ApiError {
             ),
             Self::Naming(NamingError::ContentionExhausted { attempts }) => (
                 503,
-                retry(),
+                // Every attempt lost: the host's admission hears of it like any lost race.
+                [
+                    retry(),
+                    vec![("hostnaming-conflicts", attempts.to_string())],
+                ]
+                .concat(),
                 doc(
                     "contention",
                     "Too Much Contention",
@@ -220,6 +225,14 @@ mod tests {
             assert_eq!(p.status, 503);
             assert!(p.headers.contains(&("retry-after", "1".to_string())));
         }
+    }
+
+    #[test]
+    fn running_out_of_attempts_reports_every_one_as_a_lost_race() {
+        let p = ApiError::from(NamingError::ContentionExhausted { attempts: 7 }).problem();
+        assert!(p
+            .headers
+            .contains(&("hostnaming-conflicts", "7".to_string())));
     }
 
     #[test]

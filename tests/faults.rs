@@ -208,28 +208,52 @@ async fn at_most_the_concurrency_limit_of_requests_run_at_once_and_the_rest_wait
     );
 }
 
+/// Runs `load` while sampling the service: the most requests running at once and the
+/// lowest concurrency limit seen.
+async fn watching<T>(
+    svc: &std::sync::Arc<Service>,
+    load: impl std::future::Future<Output = T>,
+) -> (T, usize, usize) {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (svc, done) = (svc.clone(), done.clone());
+        tokio::spawn(async move {
+            let (mut most, mut least) = (0, usize::MAX);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(svc.app.running());
+                least = least.min(svc.app.concurrency_limit());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            (most, least)
+        })
+    };
+    let out = load.await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (most, least) = watcher.await.unwrap();
+    (out, most, least)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_races_lower_the_concurrency_limit_and_clean_answers_raise_it_again() {
     let bao = Bao::start().await;
-    // A delay on every Vault call makes requests on one tuple overlap, so they race.
+    // A delay on every Vault call makes requests overlap, so those on one tuple race.
     let slow = Proxy::delaying(&bao.addr, Duration::from_millis(20)).await;
     let svc = std::sync::Arc::new(
         Service::start_app(
             &common::workspace().join("spin.toml"),
             &bao,
             &[("vault_addr", &slow.url)],
-            |app| app.adapt_concurrency(8),
+            |app| app.adapt_concurrency_between(2, 8),
         )
         .await,
     );
-    let floor = svc.app.concurrency_limit();
-    assert!(floor < 8, "starts at the floor: {floor}");
+    assert_eq!(svc.app.concurrency_limit(), 2, "starts at the floor");
     // Requests on distinct tuples never race: a run of clean answers as long as the limit
-    // raises it by one (4 + 5 + 6 + 7 = 22 answers from 4 to 8).
+    // raises it by one (2 + 3 + 4 + 5 + 6 + 7 = 27 answers from 2 to 8).
     let quiet = |round: usize| {
         let svc = svc.clone();
         async move {
-            for i in 0..24 {
+            for i in 0..30 {
                 let r = svc
                     .generate(&format!("quiet{round}x{i}"), "app", "prod")
                     .await;
@@ -240,18 +264,27 @@ async fn lost_races_lower_the_concurrency_limit_and_clean_answers_raise_it_again
     };
     quiet(1).await;
     assert_eq!(svc.app.concurrency_limit(), 8, "up to the ceiling");
-    let watcher = {
-        let svc = svc.clone();
-        tokio::spawn(async move {
-            let mut least = usize::MAX;
-            for _ in 0..300 {
-                least = least.min(svc.app.concurrency_limit());
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            least
-        })
+    // The raise is real: eight requests on distinct tuples run together, not two.
+    let spread = async {
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let svc = svc.clone();
+                tokio::spawn(
+                    async move { svc.generate(&format!("spread{i}"), "app", "prod").await },
+                )
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
     };
-    let answers = futures_join(&svc, 16).await;
+    let (spread, most, _) = watching(&svc, spread).await;
+    assert!(spread.iter().all(|r| r.status == 200));
+    assert!(most > 2, "at most {most} ran at once under a limit of 8");
+
+    let (answers, _, least) = watching(&svc, futures_join(&svc, 16)).await;
     assert!(answers.iter().all(|r| r.status == 200), "{answers:?}");
     let lost: u32 = answers
         .iter()
@@ -273,12 +306,11 @@ async fn lost_races_lower_the_concurrency_limit_and_clean_answers_raise_it_again
         "still gapless and unique"
     );
     assert!(lost > 0, "16 requests at once on one counter lost no race");
-    let least = watcher.await.unwrap();
     assert!(
-        least < 8,
-        "the limit stayed at 8 ({least}) through {lost} lost races"
+        (2..8).contains(&least),
+        "the limit went no lower than {least} through {lost} lost races"
     );
-    assert!(least >= floor, "never below the floor {floor}: {least}");
+    assert_eq!(svc.app.running(), 0, "every turn came back");
     quiet(2).await;
     assert_eq!(svc.app.concurrency_limit(), 8, "back at the ceiling");
 }

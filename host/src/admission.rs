@@ -86,7 +86,10 @@ impl Admission {
         let mut state = self.state.lock().expect("admission lock");
         if conflicts > 0 {
             let lower = (state.limit / 2).max(state.floor);
-            state.debt += state.limit - lower;
+            let cut = state.limit - lower;
+            // Free turns go at once; turns held by running requests as those finish.
+            let retired = self.semaphore.forget_permits(cut);
+            state.debt += cut - retired;
             state.limit = lower;
             state.clean = 0;
             return;
@@ -201,6 +204,18 @@ mod tests {
         assert_eq!(a.running(), 2);
         drop(third);
         drop(held);
+        assert_eq!(a.running(), 0);
+    }
+
+    #[test]
+    fn a_lowered_limit_takes_effect_at_once_when_turns_are_free() {
+        let a = Admission::adaptive(8, 1, 8);
+        let running: Vec<_> = (0..2).map(|_| now(a.acquire()).unwrap().unwrap()).collect();
+        a.observe(1); // 4 while 2 run: two more may start, not six
+        let more: Vec<_> = (0..2).map(|_| now(a.acquire()).unwrap().unwrap()).collect();
+        assert!(now(a.acquire()).is_none());
+        assert_eq!(a.running(), 4);
+        drop((running, more));
         assert_eq!(a.running(), 0);
     }
 

@@ -678,8 +678,8 @@ pub async fn compare(
         ceiling.add(load_native(vault, token, &format!("{run}n"), tag("ceiling "), part).await);
         add_cpu(&mut ceiling_spent, before, procs);
     }
-    let service_cpu = per_allocation(service_spent, service.latencies.len());
-    let ceiling_cpu = per_allocation(ceiling_spent, ceiling.latencies.len());
+    let service_cpu = per_allocation(service_spent, service.names.len());
+    let ceiling_cpu = per_allocation(ceiling_spent, ceiling.names.len());
     let (service, ceiling) = (stats(service), stats(ceiling));
     let ratio = service.rate / ceiling.rate.max(f64::MIN_POSITIVE);
     Row {

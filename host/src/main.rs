@@ -27,7 +27,8 @@ enum Command {
         manifest: PathBuf,
         /// The most requests that run at once; more wait for a turn. Below it the limit
         /// adapts: answers reporting lost check-and-set races halve it (down to two per
-        /// core), clean ones raise it by one. Default: eight per core, at least 16.
+        /// core, at least 4), a run of clean ones raises it by one. Default: eight per
+        /// core, at least 16.
         #[arg(long, env = "HOSTNAMING_MAX_CONCURRENT")]
         max_concurrent: Option<usize>,
     },

@@ -228,8 +228,13 @@ impl App {
 
     /// Lets at most `max` requests run at once: the default concurrency while answers
     /// report lost races, more (up to `max`) while they come back clean.
-    pub fn adapt_concurrency(mut self, max: usize) -> Self {
-        let floor = default_concurrency().min(max.max(1));
+    pub fn adapt_concurrency(self, max: usize) -> Self {
+        self.adapt_concurrency_between(default_concurrency(), max)
+    }
+
+    /// Like [`App::adapt_concurrency`], falling no lower than `floor` (capped at `max`).
+    pub fn adapt_concurrency_between(mut self, floor: usize, max: usize) -> Self {
+        let floor = floor.min(max.max(1));
         self.admission = Admission::adaptive(floor, floor, max);
         self
     }
