@@ -158,13 +158,22 @@ async fn a_revoked_service_token_is_a_503_that_says_so_without_the_token() {
 
 /// `n` allocations of one tuple at once.
 async fn futures_join(svc: &Service, n: usize) -> Vec<common::Resp> {
+    join_applications(svc, (0..n).map(|_| "web".to_string())).await
+}
+
+/// Asks for one name per application, all at once.
+async fn join_applications(
+    svc: &Service,
+    applications: impl Iterator<Item = String>,
+) -> Vec<common::Resp> {
     let url = svc.url.clone();
-    let tasks: Vec<_> = (0..n)
-        .map(|_| {
+    let tasks: Vec<_> = applications
+        .map(|app| {
             let url = url.clone();
             tokio::spawn(async move {
-                let body = r#"{"application":"web","role":"app","environment":"prod"}"#;
-                common::request("POST", &format!("{url}/generate-name"), body).await
+                let body =
+                    serde_json::json!({"application": app, "role": "app", "environment": "prod"});
+                common::request("POST", &format!("{url}/generate-name"), &body.to_string()).await
             })
         })
         .collect();
@@ -265,21 +274,7 @@ async fn lost_races_lower_the_concurrency_limit_and_clean_answers_raise_it_again
     quiet(1).await;
     assert_eq!(svc.app.concurrency_limit(), 8, "up to the ceiling");
     // The raise is real: eight requests on distinct tuples run together, not two.
-    let spread = async {
-        let tasks: Vec<_> = (0..8)
-            .map(|i| {
-                let svc = svc.clone();
-                tokio::spawn(
-                    async move { svc.generate(&format!("spread{i}"), "app", "prod").await },
-                )
-            })
-            .collect();
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.unwrap());
-        }
-        out
-    };
+    let spread = join_applications(&svc, (0..8).map(|i| format!("spread{i}")));
     let (spread, most, _) = watching(&svc, spread).await;
     assert!(spread.iter().all(|r| r.status == 200));
     assert!(most > 2, "at most {most} ran at once under a limit of 8");
