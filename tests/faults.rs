@@ -197,20 +197,8 @@ async fn at_most_the_concurrency_limit_of_requests_run_at_once_and_the_rest_wait
         )
         .await,
     );
-    let watcher = {
-        let svc = svc.clone();
-        tokio::spawn(async move {
-            let mut most = 0;
-            for _ in 0..400 {
-                most = most.max(svc.app.running());
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            most
-        })
-    };
-    let answers = futures_join(&svc, 8).await;
+    let (answers, most, _) = watching(&svc, futures_join(&svc, 8)).await;
     assert!(answers.iter().all(|r| r.status == 200));
-    let most = watcher.await.unwrap();
     assert_eq!(
         most, 2,
         "8 requests at once ran {most} at a time under a limit of 2"
