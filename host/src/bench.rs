@@ -315,6 +315,36 @@ impl Env for NativeEnv {
     }
 }
 
+/// One allocation for `app` from native Rust: the component's own code over [`NativeEnv`].
+async fn allocate_natively(
+    env: &mut NativeEnv,
+    vault: &VaultConfig,
+    app: &str,
+) -> std::result::Result<(u64, String), String> {
+    let request = NameRequest::parse(app, "app", "bench").map_err(|e| e.to_string())?;
+    let order = Order {
+        request: &request,
+        count: 1,
+        key: None,
+    };
+    let grant = allocate::allocate(env, vault, &Settings::default(), order)
+        .await
+        .map_err(|_| "503".to_string())?;
+    let name = &grant.names[0];
+    Ok((name.number, name.hostname.clone()))
+}
+
+/// A fresh [`NativeEnv`]: each allocation starts its own clock, as the component's do.
+fn native_env(http: &HttpClient, vault: &VaultConfig, token: &str, seed: usize) -> NativeEnv {
+    NativeEnv {
+        http: http.clone(),
+        node: vault.nodes[0].clone(),
+        token: token.to_string(),
+        started: Instant::now(),
+        seed: 0x9e37_79b9_7f4a_7c15 ^ seed as u64,
+    }
+}
+
 /// The ceiling: the allocation's Vault calls from native Rust, no HTTP server, no wasm.
 async fn load_native(
     vault: &VaultConfig,
@@ -327,29 +357,115 @@ async fn load_native(
     let (vault, token, run) = (vault.clone(), token.to_string(), run.to_string());
     let seeds = Arc::new(AtomicUsize::new(1));
     drive(label, load, move |tuple| {
-        let mut env = NativeEnv {
-            http: http.clone(),
-            node: vault.nodes[0].clone(),
-            token: token.clone(),
-            started: Instant::now(),
-            seed: 0x9e37_79b9_7f4a_7c15 ^ seeds.fetch_add(1, Ordering::Relaxed) as u64,
-        };
+        let mut env = native_env(&http, &vault, &token, seeds.fetch_add(1, Ordering::Relaxed));
         let (vault, app) = (vault.clone(), tuple_app(&run, tuple));
-        async move {
-            let request = NameRequest::parse(&app, "app", "bench").map_err(|e| e.to_string())?;
-            let order = Order {
-                request: &request,
-                count: 1,
-                key: None,
-            };
-            let grant = allocate::allocate(&mut env, &vault, &Settings::default(), order)
-                .await
-                .map_err(|_| "503".to_string())?;
-            let name = &grant.names[0];
-            Ok((name.number, name.hostname.clone()))
-        }
+        async move { allocate_natively(&mut env, &vault, &app).await }
     })
     .await
+}
+
+/// The HTTP hop alone: a native hyper server (no wasm, no host, no admission) answering
+/// `POST /generate-name` with the same allocation, on its own thread and single-threaded
+/// runtime, as the service runs. Loading it as the service is loaded splits the service's
+/// gap to the ceiling into what any HTTP service in front of Vault pays and what the
+/// component and its host add.
+pub struct HopServer {
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HopServer {
+    pub fn start(vault: &VaultConfig, token: &str) -> Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (vault, token) = (vault.clone(), token.to_string());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                let (http, seeds) = (client(), Arc::new(AtomicUsize::new(1)));
+                let accept = async {
+                    while let Ok((stream, _)) = listener.accept().await {
+                        let _ = stream.set_nodelay(true);
+                        let (http, vault, token, seeds) =
+                            (http.clone(), vault.clone(), token.clone(), seeds.clone());
+                        tokio::spawn(async move {
+                            let service = hyper::service::service_fn(move |req| {
+                                let seed = seeds.fetch_add(1, Ordering::Relaxed);
+                                let mut env = native_env(&http, &vault, &token, seed);
+                                let vault = vault.clone();
+                                async move {
+                                    Ok::<_, std::convert::Infallible>(
+                                        hop_answer(req, &mut env, &vault).await,
+                                    )
+                                }
+                            });
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .keep_alive(true)
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await;
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = stopped => {}
+                    _ = accept => {}
+                }
+            })
+        });
+        Ok(Self {
+            url,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for HopServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The hop server's answer: the body the service gives, or the status it would.
+async fn hop_answer(
+    req: hyper::Request<hyper::body::Incoming>,
+    env: &mut NativeEnv,
+    vault: &VaultConfig,
+) -> hyper::Response<Full<Bytes>> {
+    let respond = |status: u16, body: String| {
+        hyper::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .expect("a response")
+    };
+    let Ok(body) = req.into_body().collect().await else {
+        return respond(400, String::new());
+    };
+    let Ok(fields) = serde_json::from_slice::<serde_json::Value>(&body.to_bytes()) else {
+        return respond(400, String::new());
+    };
+    let app = fields["application"].as_str().unwrap_or_default();
+    match allocate_natively(env, vault, app).await {
+        Ok((number, hostname)) => respond(
+            200,
+            json!({"hostname": hostname, "number": number}).to_string(),
+        ),
+        Err(_) => respond(503, String::new()),
+    }
 }
 
 /// Which storage a benchmark's own OpenBao uses.
@@ -569,6 +685,14 @@ pub struct Row {
     pub service_cpu: Cpu,
     /// CPU spent per allocation while the ceiling ran, by process.
     pub ceiling_cpu: Cpu,
+    /// The HTTP hop alone ([`HopServer`]), when asked for: its figures, its rate over the
+    /// ceiling's, and its CPU (the client's column holds the hop server's too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hop: Option<Stats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hop_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hop_cpu: Option<Cpu>,
 }
 
 /// The processes besides this one whose CPU the benchmark accounts for: known only when
@@ -639,11 +763,13 @@ fn per_allocation(spent: [Option<f64>; 3], allocations: usize) -> Cpu {
     }
 }
 
-/// Runs `load` against the service and the ceiling in `rounds` alternating rounds (each
-/// side on its own fresh tuples, continued across rounds), so drift in the machine's speed
-/// falls on both sides alike instead of on whichever ran second.
+/// Runs `load` against the service and the ceiling (and the hop server at `hop_url`, if
+/// given) in `rounds` alternating rounds (each side on its own fresh tuples, continued
+/// across rounds), so drift in the machine's speed falls on every side alike instead of on
+/// whichever ran last.
 pub async fn compare(
     svc_url: &str,
+    hop_url: Option<&str>,
     vault: &VaultConfig,
     token: &str,
     load: Load,
@@ -659,6 +785,7 @@ pub async fn compare(
     let rounds = rounds.clamp(1, load.requests.max(1));
     let (mut service, mut ceiling) = (Samples::default(), Samples::default());
     let (mut service_spent, mut ceiling_spent) = ([Some(0.0); 3], [Some(0.0); 3]);
+    let (mut hop, mut hop_spent) = (Samples::default(), [Some(0.0); 3]);
     for round in 0..rounds {
         // Split the requests evenly; the first rounds take the remainder.
         let requests = load.requests / rounds + usize::from(round < load.requests % rounds);
@@ -674,21 +801,31 @@ pub async fn compare(
         let before = cpu_now(procs);
         service.add(load_service(svc_url, &format!("{run}s"), tag("service "), part).await);
         add_cpu(&mut service_spent, before, procs);
+        if let Some(url) = hop_url {
+            let before = cpu_now(procs);
+            hop.add(load_service(url, &format!("{run}h"), tag("hop     "), part).await);
+            add_cpu(&mut hop_spent, before, procs);
+        }
         let before = cpu_now(procs);
         ceiling.add(load_native(vault, token, &format!("{run}n"), tag("ceiling "), part).await);
         add_cpu(&mut ceiling_spent, before, procs);
     }
     let service_cpu = per_allocation(service_spent, service.names.len());
     let ceiling_cpu = per_allocation(ceiling_spent, ceiling.names.len());
+    let hop_cpu = hop_url.map(|_| per_allocation(hop_spent, hop.names.len()));
     let (service, ceiling) = (stats(service), stats(ceiling));
-    let ratio = service.rate / ceiling.rate.max(f64::MIN_POSITIVE);
+    let hop = hop_url.map(|_| stats(hop));
+    let of_ceiling = |rate: f64| rate / ceiling.rate.max(f64::MIN_POSITIVE);
     Row {
         load,
+        ratio: of_ceiling(service.rate),
+        hop_ratio: hop.as_ref().map(|h| of_ceiling(h.rate)),
         service,
         ceiling,
-        ratio,
         service_cpu,
         ceiling_cpu,
+        hop,
+        hop_cpu,
     }
 }
 
@@ -758,6 +895,42 @@ pub fn print_table(storage: Storage, rows: &[Row]) {
             c.total_ms(),
             c.total_ms() / s.total_ms().max(f64::MIN_POSITIVE)
         );
+    }
+    if rows.iter().any(|r| r.hop.is_some()) {
+        println!("\nThe HTTP hop alone: a native HTTP server making the same allocation (no wasm, no host)");
+        println!(
+            "{:>7} {:>6} | {:>9} {:>7} {:>7} {:>5} | {:>9} | {:>10} {:>7} {:>7} | {:>10}",
+            "clients",
+            "tuples",
+            "hop /s",
+            "p50 ms",
+            "p99 ms",
+            "dups",
+            "hop ratio",
+            "client+hop",
+            "vault",
+            "cpu ms",
+            "svc vs hop"
+        );
+        for r in rows {
+            let (Some(h), Some(ratio), Some(cpu)) = (&r.hop, r.hop_ratio, &r.hop_cpu) else {
+                continue;
+            };
+            println!(
+                "{:>7} {:>6} | {:>9.0} {:>7.2} {:>7.2} {:>5} | {:>9.2} | {:>10.2} {:>7} {:>7.2} | {:>10.2}",
+                r.load.clients,
+                r.load.tuples,
+                h.rate,
+                h.p50_ms,
+                h.p99_ms,
+                h.duplicates,
+                ratio,
+                cpu.client_ms,
+                opt(cpu.vault_ms),
+                cpu.total_ms(),
+                r.service.rate / h.rate.max(f64::MIN_POSITIVE)
+            );
+        }
     }
 }
 

@@ -63,6 +63,10 @@ enum Command {
         /// Only measure the host overhead (Vault stubbed), this many times; for profiling.
         #[arg(long)]
         overhead_only: Option<usize>,
+        /// Also load a native HTTP server making the same allocation (no wasm, no host), in
+        /// the same rounds: what the HTTP hop alone costs against the ceiling.
+        #[arg(long)]
+        hop: bool,
     },
     /// Allocate many names from one counter and report latency, the service's memory and
     /// the counter's Vault metadata every block: all should stay flat. Starts its own
@@ -149,6 +153,7 @@ async fn main() -> Result<()> {
             plot,
             manifest,
             overhead_only,
+            hop,
         } => {
             if let Some(iterations) = overhead_only {
                 let m = Manifest::load(
@@ -166,7 +171,7 @@ async fn main() -> Result<()> {
                 url,
                 storage,
                 (clients, requests, tuples),
-                (sweep, rounds),
+                (sweep, rounds, hop),
                 &json,
                 &plot,
                 &manifest,
@@ -268,7 +273,7 @@ async fn bench(
     url: Option<String>,
     storage: bench::Storage,
     (clients, requests, tuples): (usize, usize, usize),
-    (sweep, rounds): (bool, usize),
+    (sweep, rounds, hop): (bool, usize, bool),
     json: &std::path::Path,
     plot: &std::path::Path,
     manifest_path: &std::path::Path,
@@ -320,9 +325,15 @@ async fn bench(
         service: _svc.as_ref().map(|s| s.pid()),
         vault: _bao.as_ref().map(|b| b.pid()),
     };
+    let hop = if hop {
+        Some(bench::HopServer::start(&vault, &token)?)
+    } else {
+        None
+    };
+    let hop_url = hop.as_ref().map(|h| h.url.as_str());
     let mut rows = Vec::new();
     for load in loads {
-        rows.push(bench::compare(&svc_url, &vault, &token, load, rounds, procs).await);
+        rows.push(bench::compare(&svc_url, hop_url, &vault, &token, load, rounds, procs).await);
     }
     bench::print_table(storage, &rows);
     let rss = _svc.as_ref().and_then(|s| s.peak_rss_mib());

@@ -181,6 +181,7 @@ fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
             "2",
             "--manifest",
             manifest,
+            "--hop",
             "--json",
         ])
         .arg(&json)
@@ -199,7 +200,7 @@ fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let row = &report["rows"][0];
-    for side in ["service", "ceiling"] {
+    for side in ["service", "ceiling", "hop"] {
         // Three rounds of 14, 13 and 13 requests add up to every allocation.
         assert_eq!(row[side]["statuses"]["200"], 40, "{side}: {row}");
         assert_eq!(row[side]["duplicates"], 0, "{side}");
@@ -222,6 +223,10 @@ fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
     );
     assert!(row["ceiling_cpu"]["service_ms"].is_number(), "{row}");
     assert!(stdout.contains("CPU per allocation"), "{stdout}");
+    // The hop server ran in this process, against the same OpenBao.
+    assert!(stdout.contains("The HTTP hop alone"), "{stdout}");
+    assert!(row["hop_ratio"].as_f64().unwrap() > 0.0, "{row}");
+    assert!(row["hop_cpu"]["client_ms"].as_f64().unwrap() > 0.0, "{row}");
     assert!(report["component_bytes"].as_u64().unwrap() > 0);
     assert!(report["host_overhead_p50_us"].as_f64().unwrap() > 0.0);
     let _ = std::fs::remove_dir_all(dir);
