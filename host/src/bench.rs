@@ -1038,7 +1038,14 @@ pub async fn service_token(bao: &OwnBao) -> Result<String> {
 
 /// Host overhead per request: instantiate the component and run an allocation with every
 /// Vault call answered in-process (no network), `iterations` times; the p50 in µs.
-pub async fn host_overhead(manifest: &crate::Manifest, iterations: usize) -> Result<f64> {
+///
+/// With a nonzero `idle`, each request follows that long a pause, as a live request's work
+/// follows every wait on Vault: the caches it finds are then cold.
+pub async fn host_overhead(
+    manifest: &crate::Manifest,
+    iterations: usize,
+    idle: Duration,
+) -> Result<f64> {
     use crate::outbound::Outbound;
     use crate::server::NameRequest as WitRequest;
     let runtime = crate::Runtime::load(&manifest.source)?;
@@ -1057,6 +1064,9 @@ pub async fn host_overhead(manifest: &crate::Manifest, iterations: usize) -> Res
     };
     let mut times = Vec::with_capacity(iterations);
     for i in 0..iterations + 100 {
+        if !idle.is_zero() {
+            tokio::time::sleep(idle).await;
+        }
         let t0 = Instant::now();
         app.generate(&request)
             .await?

@@ -63,6 +63,10 @@ enum Command {
         /// Only measure the host overhead (Vault stubbed), this many times; for profiling.
         #[arg(long)]
         overhead_only: Option<usize>,
+        /// With --overhead-only: pause this many microseconds before each request, as a
+        /// live request pauses while Vault answers, to see what cold caches cost.
+        #[arg(long, default_value_t = 0)]
+        idle_us: u64,
         /// Also load a native HTTP server making the same allocation (no wasm, no host), in
         /// the same rounds: what the HTTP hop alone costs against the ceiling.
         #[arg(long)]
@@ -153,6 +157,7 @@ async fn main() -> Result<()> {
             plot,
             manifest,
             overhead_only,
+            idle_us,
             hop,
         } => {
             if let Some(iterations) = overhead_only {
@@ -161,9 +166,15 @@ async fn main() -> Result<()> {
                     &HashMap::from([("vault_token".into(), "unused".into())]),
                     |_| None,
                 )?;
-                let p50 = bench::host_overhead(&m, iterations).await?;
+                let idle = std::time::Duration::from_micros(idle_us);
+                let p50 = bench::host_overhead(&m, iterations, idle).await?;
+                let after = if idle_us > 0 {
+                    format!(", each after {idle_us} us idle")
+                } else {
+                    String::new()
+                };
                 println!(
-                    "host overhead per request (instantiate + run, Vault stubbed): p50 {p50:.0} us"
+                    "host overhead per request (instantiate + run, Vault stubbed{after}): p50 {p50:.0} us"
                 );
                 return Ok(());
             }
@@ -337,7 +348,7 @@ async fn bench(
     }
     bench::print_table(storage, &rows);
     let rss = _svc.as_ref().and_then(|s| s.peak_rss_mib());
-    let overhead = match bench::host_overhead(&manifest, 2000).await {
+    let overhead = match bench::host_overhead(&manifest, 2000, std::time::Duration::ZERO).await {
         Ok(us) => Some(us),
         Err(e) => {
             eprintln!("bench: measuring the host overhead failed: {e:#}");

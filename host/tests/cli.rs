@@ -231,3 +231,37 @@ fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
     assert!(report["host_overhead_p50_us"].as_f64().unwrap() > 0.0);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn bench_measures_the_host_overhead_after_idle_pauses_when_asked() {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
+    let out = hostnaming()
+        .args([
+            "bench",
+            "--manifest",
+            manifest,
+            "--overhead-only",
+            "20",
+            "--idle-us",
+            "300",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("host overhead"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("each after 300 us idle"), "{line}");
+    let p50: f64 = line
+        .rsplit("p50 ")
+        .next()
+        .and_then(|v| v.trim_end_matches(" us").parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(p50 > 0.0, "{line}");
+}
