@@ -214,6 +214,10 @@ where
     }
 }
 
+/// The role and environment of every benchmark tuple; the application varies.
+const ROLE: &str = "app";
+const ENVIRONMENT: &str = "bench";
+
 /// Tuples are fresh per run, so every run starts its counters at 1.
 fn tuple_app(run: &str, tuple: usize) -> String {
     format!("b{run}t{tuple}")
@@ -227,7 +231,7 @@ async fn load_service(url: &str, run: &str, label: String, load: Load) -> Sample
     drive(label, load, move |tuple| {
         let (http, url) = (http.clone(), url.clone());
         let body =
-            json!({"application": tuple_app(&run, tuple), "role": "app", "environment": "bench"});
+            json!({"application": tuple_app(&run, tuple), "role": ROLE, "environment": ENVIRONMENT});
         async move {
             let req = hyper::Request::post(&url)
                 .header("content-type", "application/json")
@@ -319,11 +323,10 @@ impl Env for NativeEnv {
 async fn allocate_natively(
     env: &mut NativeEnv,
     vault: &VaultConfig,
-    app: &str,
+    request: &NameRequest,
 ) -> std::result::Result<(u64, String), String> {
-    let request = NameRequest::parse(app, "app", "bench").map_err(|e| e.to_string())?;
     let order = Order {
-        request: &request,
+        request,
         count: 1,
         key: None,
     };
@@ -359,87 +362,97 @@ async fn load_native(
     drive(label, load, move |tuple| {
         let mut env = native_env(&http, &vault, &token, seeds.fetch_add(1, Ordering::Relaxed));
         let (vault, app) = (vault.clone(), tuple_app(&run, tuple));
-        async move { allocate_natively(&mut env, &vault, &app).await }
+        async move {
+            let request = NameRequest::parse(&app, ROLE, ENVIRONMENT).map_err(|e| e.to_string())?;
+            allocate_natively(&mut env, &vault, &request).await
+        }
     })
     .await
 }
 
 /// The HTTP hop alone: a native hyper server (no wasm, no host, no admission) answering
-/// `POST /generate-name` with the same allocation, on its own thread and single-threaded
+/// `POST /generate-name` with the same allocation, in its own process on a single-threaded
 /// runtime, as the service runs. Loading it as the service is loaded splits the service's
 /// gap to the ceiling into what any HTTP service in front of Vault pays and what the
 /// component and its host add.
-pub struct HopServer {
+pub struct OwnHop {
+    child: Child,
     pub url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl HopServer {
-    pub fn start(vault: &VaultConfig, token: &str) -> Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (vault, token) = (vault.clone(), token.to_string());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let thread = std::thread::spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                let (http, seeds) = (client(), Arc::new(AtomicUsize::new(1)));
-                let accept = async {
-                    while let Ok((stream, _)) = listener.accept().await {
-                        let _ = stream.set_nodelay(true);
-                        let (http, vault, token, seeds) =
-                            (http.clone(), vault.clone(), token.clone(), seeds.clone());
-                        tokio::spawn(async move {
-                            let service = hyper::service::service_fn(move |req| {
-                                let seed = seeds.fetch_add(1, Ordering::Relaxed);
-                                let mut env = native_env(&http, &vault, &token, seed);
-                                let vault = vault.clone();
-                                async move {
-                                    Ok::<_, std::convert::Infallible>(
-                                        hop_answer(req, &mut env, &vault).await,
-                                    )
-                                }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .keep_alive(true)
-                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                                .await;
-                        });
-                    }
-                };
-                tokio::select! {
-                    _ = stopped => {}
-                    _ = accept => {}
-                }
-            })
-        });
-        Ok(Self {
-            url,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for HopServer {
+impl Drop for OwnHop {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-/// The hop server's answer: the body the service gives, or the status it would.
+impl OwnHop {
+    /// Starts `hostnaming hop-serve` against `vault_addr`, the token passed in its
+    /// environment (never on its command line, where `ps` shows it).
+    pub async fn start(vault_addr: &str, token: &str) -> Result<Self> {
+        let port = free_port()?;
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(std::env::current_exe()?)
+            .args(["hop-serve", "--listen", &listen])
+            .env("VAULT_ADDR", vault_addr)
+            .env("VAULT_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let hop = Self {
+            child,
+            url: format!("http://{listen}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(&listen).await.is_err() {
+            if Instant::now() > deadline {
+                bail!("the hop server did not start listening on {listen}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(hop)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// The hop server's loop (`hostnaming hop-serve`): serves until killed.
+pub async fn hop_serve(listener: tokio::net::TcpListener, vault: VaultConfig, token: String) {
+    let (http, seeds) = (client(), Arc::new(AtomicUsize::new(1)));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors or an aborted handshake: the next accept may succeed.
+                eprintln!("hostnaming hop-serve: accepting failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (http, vault, token, seeds) =
+            (http.clone(), vault.clone(), token.clone(), seeds.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let seed = seeds.fetch_add(1, Ordering::Relaxed);
+                let mut env = native_env(&http, &vault, &token, seed);
+                let vault = vault.clone();
+                async move { Ok::<_, std::convert::Infallible>(hop_answer(req, &mut env, &vault).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// The hop server's answer: the hostname and number the benchmark reads, 400 for a request
+/// the service would refuse, 503 when the allocation fails.
 async fn hop_answer(
     req: hyper::Request<hyper::body::Incoming>,
     env: &mut NativeEnv,
@@ -458,8 +471,12 @@ async fn hop_answer(
     let Ok(fields) = serde_json::from_slice::<serde_json::Value>(&body.to_bytes()) else {
         return respond(400, String::new());
     };
-    let app = fields["application"].as_str().unwrap_or_default();
-    match allocate_natively(env, vault, app).await {
+    let field = |name: &str| fields[name].as_str().unwrap_or_default();
+    let Ok(request) = NameRequest::parse(field("application"), field("role"), field("environment"))
+    else {
+        return respond(400, String::new());
+    };
+    match allocate_natively(env, vault, &request).await {
         Ok((number, hostname)) => respond(
             200,
             json!({"hostname": hostname, "number": number}).to_string(),
@@ -685,8 +702,8 @@ pub struct Row {
     pub service_cpu: Cpu,
     /// CPU spent per allocation while the ceiling ran, by process.
     pub ceiling_cpu: Cpu,
-    /// The HTTP hop alone ([`HopServer`]), when asked for: its figures, its rate over the
-    /// ceiling's, and its CPU (the client's column holds the hop server's too).
+    /// The HTTP hop alone ([`OwnHop`]), when asked for: its figures, its rate over the
+    /// ceiling's, and its CPU (the hop server's in the `service_ms` field).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hop: Option<Stats>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -701,6 +718,7 @@ pub struct Row {
 pub struct Procs {
     pub service: Option<u32>,
     pub vault: Option<u32>,
+    pub hop: Option<u32>,
 }
 
 /// CPU time per allocation, in ms, of each process taking part (`None`: not ours to see).
@@ -764,9 +782,9 @@ fn per_allocation(spent: [Option<f64>; 3], allocations: usize) -> Cpu {
 }
 
 /// Runs `load` against the service and the ceiling (and the hop server at `hop_url`, if
-/// given) in `rounds` alternating rounds (each side on its own fresh tuples, continued
-/// across rounds), so drift in the machine's speed falls on every side alike instead of on
-/// whichever ran last.
+/// given) in `rounds` rounds (each side on its own fresh tuples, continued across rounds).
+/// Each round starts with the next side in turn, so drift in the machine's speed, and
+/// whatever a side leaves behind in OpenBao for the next, fall on every side alike.
 pub async fn compare(
     svc_url: &str,
     hop_url: Option<&str>,
@@ -786,6 +804,12 @@ pub async fn compare(
     let (mut service, mut ceiling) = (Samples::default(), Samples::default());
     let (mut service_spent, mut ceiling_spent) = ([Some(0.0); 3], [Some(0.0); 3]);
     let (mut hop, mut hop_spent) = (Samples::default(), [Some(0.0); 3]);
+    // The hop server's CPU goes where the service's does on the other sides.
+    let hop_procs = Procs {
+        service: procs.hop,
+        ..procs
+    };
+    let sides = if hop_url.is_some() { 3 } else { 2 };
     for round in 0..rounds {
         // Split the requests evenly; the first rounds take the remainder.
         let requests = load.requests / rounds + usize::from(round < load.requests % rounds);
@@ -798,17 +822,29 @@ pub async fn compare(
                 round + 1
             )
         };
-        let before = cpu_now(procs);
-        service.add(load_service(svc_url, &format!("{run}s"), tag("service "), part).await);
-        add_cpu(&mut service_spent, before, procs);
-        if let Some(url) = hop_url {
-            let before = cpu_now(procs);
-            hop.add(load_service(url, &format!("{run}h"), tag("hop     "), part).await);
-            add_cpu(&mut hop_spent, before, procs);
+        for turn in 0..sides {
+            match (round + turn) % sides {
+                0 => {
+                    let before = cpu_now(procs);
+                    let label = tag("service ");
+                    service.add(load_service(svc_url, &format!("{run}s"), label, part).await);
+                    add_cpu(&mut service_spent, before, procs);
+                }
+                1 => {
+                    let before = cpu_now(procs);
+                    let label = tag("ceiling ");
+                    ceiling.add(load_native(vault, token, &format!("{run}n"), label, part).await);
+                    add_cpu(&mut ceiling_spent, before, procs);
+                }
+                _ => {
+                    let url = hop_url.expect("a third side only with a hop server");
+                    let before = cpu_now(hop_procs);
+                    let label = tag("hop     ");
+                    hop.add(load_service(url, &format!("{run}h"), label, part).await);
+                    add_cpu(&mut hop_spent, before, hop_procs);
+                }
+            }
         }
-        let before = cpu_now(procs);
-        ceiling.add(load_native(vault, token, &format!("{run}n"), tag("ceiling "), part).await);
-        add_cpu(&mut ceiling_spent, before, procs);
     }
     let service_cpu = per_allocation(service_spent, service.names.len());
     let ceiling_cpu = per_allocation(ceiling_spent, ceiling.names.len());
@@ -832,7 +868,7 @@ pub async fn compare(
 pub fn print_table(storage: Storage, rows: &[Row]) {
     println!("\nstorage: {storage:?}");
     println!(
-        "{:>7} {:>6} {:>8} | {:>9} {:>7} {:>7} {:>7} {:>7} {:>5} {:>4} | {:>9} {:>7} {:>7} | {:>6}",
+        "{:>7} {:>6} {:>8} | {:>9} {:>7} {:>7} {:>7} {:>7} {:>6} {:>4} | {:>9} {:>7} {:>7} | {:>6}",
         "clients",
         "tuples",
         "requests",
@@ -849,15 +885,9 @@ pub fn print_table(storage: Storage, rows: &[Row]) {
         "ratio"
     );
     for r in rows {
-        let non2xx: usize = r
-            .service
-            .statuses
-            .iter()
-            .filter(|(k, _)| *k != "200")
-            .map(|(_, v)| v)
-            .sum();
+        let non2xx = non_2xx(&r.service);
         println!(
-            "{:>7} {:>6} {:>8} | {:>9.0} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>5} {:>4} | {:>9.0} {:>7.2} {:>7.2} | {:>6.2}",
+            "{:>7} {:>6} {:>8} | {:>9.0} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>6} {:>4} | {:>9.0} {:>7.2} {:>7.2} | {:>6.2}",
             r.load.clients, r.load.tuples, r.load.requests,
             r.service.rate, r.service.p50_ms, r.service.p90_ms, r.service.p99_ms, r.service.max_ms, non2xx, r.service.duplicates,
             r.ceiling.rate, r.ceiling.p50_ms, r.ceiling.p99_ms, r.ratio
@@ -899,17 +929,19 @@ pub fn print_table(storage: Storage, rows: &[Row]) {
     if rows.iter().any(|r| r.hop.is_some()) {
         println!("\nThe HTTP hop alone: a native HTTP server making the same allocation (no wasm, no host)");
         println!(
-            "{:>7} {:>6} | {:>9} {:>7} {:>7} {:>5} | {:>9} | {:>10} {:>7} {:>7} | {:>10}",
+            "{:>7} {:>6} | {:>9} {:>7} {:>7} {:>6} {:>4} | {:>9} | {:>7} {:>7} {:>7} {:>7} | {:>10}",
             "clients",
             "tuples",
             "hop /s",
             "p50 ms",
             "p99 ms",
+            "non2xx",
             "dups",
             "hop ratio",
-            "client+hop",
+            "client",
+            "hop",
             "vault",
-            "cpu ms",
+            "total",
             "svc vs hop"
         );
         for r in rows {
@@ -917,21 +949,33 @@ pub fn print_table(storage: Storage, rows: &[Row]) {
                 continue;
             };
             println!(
-                "{:>7} {:>6} | {:>9.0} {:>7.2} {:>7.2} {:>5} | {:>9.2} | {:>10.2} {:>7} {:>7.2} | {:>10.2}",
+                "{:>7} {:>6} | {:>9.0} {:>7.2} {:>7.2} {:>6} {:>4} | {:>9.2} | {:>7.2} {:>7} {:>7} {:>7.2} | {:>10.2}",
                 r.load.clients,
                 r.load.tuples,
                 h.rate,
                 h.p50_ms,
                 h.p99_ms,
+                non_2xx(h),
                 h.duplicates,
                 ratio,
                 cpu.client_ms,
+                opt(cpu.service_ms),
                 opt(cpu.vault_ms),
                 cpu.total_ms(),
                 r.service.rate / h.rate.max(f64::MIN_POSITIVE)
             );
         }
     }
+}
+
+/// Answers other than 200 OK.
+fn non_2xx(stats: &Stats) -> usize {
+    stats
+        .statuses
+        .iter()
+        .filter(|(k, _)| *k != "200")
+        .map(|(_, v)| v)
+        .sum()
 }
 
 /// Draws throughput and p99 against concurrency, service beside ceiling.
@@ -1037,15 +1081,16 @@ pub async fn service_token(bao: &OwnBao) -> Result<String> {
 }
 
 /// Host overhead per request: instantiate the component and run an allocation with every
-/// Vault call answered in-process (no network), `iterations` times; the p50 in µs.
+/// Vault call answered in-process (no network), `iterations` times.
 ///
-/// With a nonzero `idle`, each request follows that long a pause, as a live request's work
-/// follows every wait on Vault: the caches it finds are then cold.
+/// With a nonzero `idle`, each request follows a pause at least that long, as a live
+/// request's work follows every wait on Vault: the caches it finds are then cold. The
+/// thread sleeps rather than the runtime, whose timer rounds up to whole milliseconds.
 pub async fn host_overhead(
     manifest: &crate::Manifest,
     iterations: usize,
     idle: Duration,
-) -> Result<f64> {
+) -> Result<Overhead> {
     use crate::outbound::Outbound;
     use crate::server::NameRequest as WitRequest;
     let runtime = crate::Runtime::load(&manifest.source)?;
@@ -1063,9 +1108,12 @@ pub async fn host_overhead(
         idempotency_key: None,
     };
     let mut times = Vec::with_capacity(iterations);
+    let mut paused = Duration::ZERO;
     for i in 0..iterations + 100 {
         if !idle.is_zero() {
-            tokio::time::sleep(idle).await;
+            let t0 = Instant::now();
+            std::thread::sleep(idle);
+            paused += t0.elapsed();
         }
         let t0 = Instant::now();
         app.generate(&request)
@@ -1076,5 +1124,15 @@ pub async fn host_overhead(
         }
     }
     times.sort();
-    Ok(times[times.len() / 2].as_secs_f64() * 1e6)
+    Ok(Overhead {
+        p50_us: times[times.len() / 2].as_secs_f64() * 1e6,
+        mean_pause_us: paused.as_secs_f64() * 1e6 / (iterations + 100) as f64,
+    })
+}
+
+/// What [`host_overhead`] measured.
+pub struct Overhead {
+    pub p50_us: f64,
+    /// How long each request's pause really lasted, on average (0 without pauses).
+    pub mean_pause_us: f64,
 }

@@ -49,8 +49,8 @@ enum Command {
         /// Run 1, 4, 16, 64 clients over 1 tuple and over as many tuples as clients.
         #[arg(long)]
         sweep: bool,
-        /// Alternate service and ceiling this many times per load, the requests split
-        /// evenly, so the machine's drift falls on both.
+        /// Alternate the sides (service, ceiling, hop) this many times per load, the
+        /// requests split evenly, so the machine's drift falls on all of them.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
         #[arg(long, default_value = "target/bench/results.json")]
@@ -65,12 +65,23 @@ enum Command {
         overhead_only: Option<usize>,
         /// With --overhead-only: pause this many microseconds before each request, as a
         /// live request pauses while Vault answers, to see what cold caches cost.
-        #[arg(long, default_value_t = 0)]
-        idle_us: u64,
+        #[arg(long, requires = "overhead_only")]
+        idle_us: Option<u64>,
         /// Also load a native HTTP server making the same allocation (no wasm, no host), in
         /// the same rounds: what the HTTP hop alone costs against the ceiling.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "overhead_only")]
         hop: bool,
+    },
+    /// The native server `bench --hop` loads: the same allocation as the component behind
+    /// plain hyper, no wasm and no host. For the benchmark only.
+    #[command(hide = true)]
+    HopServe {
+        #[arg(long)]
+        listen: String,
+        #[arg(long, env = "VAULT_ADDR")]
+        vault_addr: String,
+        #[arg(long, env = "VAULT_TOKEN", hide_env_values = true)]
+        vault_token: String,
     },
     /// Allocate many names from one counter and report latency, the service's memory and
     /// the counter's Vault metadata every block: all should stay flat. Starts its own
@@ -166,15 +177,16 @@ async fn main() -> Result<()> {
                     &HashMap::from([("vault_token".into(), "unused".into())]),
                     |_| None,
                 )?;
-                let idle = std::time::Duration::from_micros(idle_us);
-                let p50 = bench::host_overhead(&m, iterations, idle).await?;
-                let after = if idle_us > 0 {
-                    format!(", each after {idle_us} us idle")
-                } else {
+                let idle = std::time::Duration::from_micros(idle_us.unwrap_or(0));
+                let o = bench::host_overhead(&m, iterations, idle).await?;
+                let after = if idle.is_zero() {
                     String::new()
+                } else {
+                    format!(", each after a pause of mean {:.0} us", o.mean_pause_us)
                 };
                 println!(
-                    "host overhead per request (instantiate + run, Vault stubbed{after}): p50 {p50:.0} us"
+                    "host overhead per request (instantiate + run, Vault stubbed{after}): p50 {:.0} us",
+                    o.p50_us
                 );
                 return Ok(());
             }
@@ -188,6 +200,19 @@ async fn main() -> Result<()> {
                 &manifest,
             )
             .await
+        }
+        Command::HopServe {
+            listen,
+            vault_addr,
+            vault_token,
+        } => {
+            let vault = hostnaming::vault::VaultConfig::parse(&vault_addr, "hostnaming")
+                .map_err(anyhow::Error::msg)?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
+            bench::hop_serve(listener, vault, vault_token).await;
+            Ok(())
         }
         Command::Token { scopes } => {
             let mut bytes = [0u8; 24];
@@ -332,14 +357,15 @@ async fn bench(
             tuples,
         }]
     };
+    let hop = if hop {
+        Some(bench::OwnHop::start(&vault_addr, &token).await?)
+    } else {
+        None
+    };
     let procs = bench::Procs {
         service: _svc.as_ref().map(|s| s.pid()),
         vault: _bao.as_ref().map(|b| b.pid()),
-    };
-    let hop = if hop {
-        Some(bench::HopServer::start(&vault, &token)?)
-    } else {
-        None
+        hop: hop.as_ref().map(|h| h.pid()),
     };
     let hop_url = hop.as_ref().map(|h| h.url.as_str());
     let mut rows = Vec::new();
@@ -349,7 +375,7 @@ async fn bench(
     bench::print_table(storage, &rows);
     let rss = _svc.as_ref().and_then(|s| s.peak_rss_mib());
     let overhead = match bench::host_overhead(&manifest, 2000, std::time::Duration::ZERO).await {
-        Ok(us) => Some(us),
+        Ok(o) => Some(o.p50_us),
         Err(e) => {
             eprintln!("bench: measuring the host overhead failed: {e:#}");
             None
