@@ -405,13 +405,7 @@ impl OwnHop {
             child,
             url: format!("http://{listen}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(&listen).await.is_err() {
-            if Instant::now() > deadline {
-                bail!("the hop server did not start listening on {listen}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_listening(&listen, "the hop server", Duration::from_secs(30)).await?;
         Ok(hop)
     }
 
@@ -514,6 +508,18 @@ impl Drop for OwnBao {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self._dir);
     }
+}
+
+/// Waits until `what` accepts connections on `listen`, for at most `within`.
+async fn wait_listening(listen: &str, what: &str, within: Duration) -> Result<()> {
+    let deadline = Instant::now() + within;
+    while tokio::net::TcpStream::connect(listen).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("{what} did not start listening on {listen}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 fn free_port() -> Result<u16> {
@@ -654,13 +660,7 @@ impl OwnService {
             child,
             url: format!("http://{listen}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while tokio::net::TcpStream::connect(&listen).await.is_err() {
-            if Instant::now() > deadline {
-                bail!("the service did not start listening on {listen}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_listening(&listen, "the service", Duration::from_secs(60)).await?;
         Ok(svc)
     }
 
