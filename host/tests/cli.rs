@@ -16,6 +16,19 @@ fn hostnaming() -> Command {
     cmd
 }
 
+/// Runs `cmd` and returns its standard output, failing with both outputs unless it
+/// succeeded.
+fn succeeds(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn serve_without_a_required_variable_fails_at_start_naming_it() {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
@@ -170,28 +183,22 @@ fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
     let dir = std::env::temp_dir().join(format!("hostnaming-bench-test-{}", std::process::id()));
     let json = dir.join("results.json");
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
-    let out = hostnaming()
-        .args([
-            "bench",
-            "--clients",
-            "4",
-            "--requests",
-            "40",
-            "--tuples",
-            "2",
-            "--manifest",
-            manifest,
-            "--hop",
-            "--json",
-        ])
-        .arg(&json)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = succeeds(
+        hostnaming()
+            .args([
+                "bench",
+                "--clients",
+                "4",
+                "--requests",
+                "40",
+                "--tuples",
+                "2",
+                "--manifest",
+                manifest,
+                "--hop",
+                "--json",
+            ])
+            .arg(&json),
     );
     assert!(
         stdout.contains("ratio") && stdout.contains("host overhead"),
@@ -236,24 +243,15 @@ fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
 #[test]
 fn bench_measures_the_host_overhead_after_idle_pauses_when_asked() {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
-    let out = hostnaming()
-        .args([
-            "bench",
-            "--manifest",
-            manifest,
-            "--overhead-only",
-            "20",
-            "--idle-us",
-            "300",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeds(hostnaming().args([
+        "bench",
+        "--manifest",
+        manifest,
+        "--overhead-only",
+        "20",
+        "--idle-us",
+        "300",
+    ]));
     let line = stdout
         .lines()
         .find(|l| l.starts_with("host overhead"))
