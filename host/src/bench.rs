@@ -319,7 +319,7 @@ impl Env for NativeEnv {
     }
 }
 
-/// One allocation for `app` from native Rust: the component's own code over [`NativeEnv`].
+/// One allocation for `request` from native Rust: the component's own code over [`NativeEnv`].
 async fn allocate_natively(
     env: &mut NativeEnv,
     vault: &VaultConfig,
