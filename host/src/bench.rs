@@ -370,51 +370,11 @@ async fn load_native(
     .await
 }
 
-/// The HTTP hop alone: a native hyper server (no wasm, no host, no admission) answering
-/// `POST /generate-name` with the same allocation, in its own process on a single-threaded
-/// runtime, as the service runs. Loading it as the service is loaded splits the service's
-/// gap to the ceiling into what any HTTP service in front of Vault pays and what the
-/// component and its host add.
-pub struct OwnHop {
-    child: Child,
-    pub url: String,
-}
-
-impl Drop for OwnHop {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl OwnHop {
-    /// Starts `hostnaming hop-serve` against `vault_addr`, the token passed in its
-    /// environment (never on its command line, where `ps` shows it).
-    pub async fn start(vault_addr: &str, token: &str) -> Result<Self> {
-        let port = free_port()?;
-        let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(std::env::current_exe()?)
-            .args(["hop-serve", "--listen", &listen])
-            .env("VAULT_ADDR", vault_addr)
-            .env("VAULT_TOKEN", token)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let hop = Self {
-            child,
-            url: format!("http://{listen}"),
-        };
-        wait_listening(&listen, "the hop server", Duration::from_secs(30)).await?;
-        Ok(hop)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-/// The hop server's loop (`hostnaming hop-serve`): serves until killed.
+/// The hop server's loop (`hostnaming hop-serve`): the HTTP hop alone, a native hyper
+/// server (no wasm, no host, no admission) answering `POST /generate-name` with the same
+/// allocation, on a single-threaded runtime as the service runs. Loading it as the service
+/// is loaded splits the service's gap to the ceiling into what any HTTP service in front of
+/// Vault pays and what the component and its host add. Serves until killed.
 pub async fn hop_serve(listener: tokio::net::TcpListener, vault: VaultConfig, token: String) {
     let (http, seeds) = (client(), Arc::new(AtomicUsize::new(1)));
     loop {
@@ -629,7 +589,8 @@ impl OwnBao {
     }
 }
 
-/// The service as a child `hostnaming serve`, so its memory is measured alone.
+/// A child `hostnaming` process serving HTTP on a free loopback port, killed on drop: the
+/// service (`serve`, so its memory is measured alone) or `--hop`'s native server.
 pub struct OwnService {
     child: Child,
     pub url: String,
@@ -643,25 +604,62 @@ impl Drop for OwnService {
 }
 
 impl OwnService {
+    /// Starts `hostnaming serve` with `manifest`, its Vault settings in Spin variables.
     pub async fn start(manifest: &Path, vault_addr: &str, token: &str) -> Result<Self> {
-        let port = free_port()?;
-        let listen = format!("127.0.0.1:{port}");
+        let vars = [
+            ("SPIN_VARIABLE_VAULT_ADDR", vault_addr),
+            ("SPIN_VARIABLE_VAULT_ALLOWED_HOST", vault_addr),
+            ("SPIN_VARIABLE_VAULT_TOKEN", token),
+        ];
+        let args = [
+            "serve".as_ref(),
+            "--manifest".as_ref(),
+            manifest.as_os_str(),
+        ];
+        Self::spawn(
+            &args,
+            &vars,
+            Stdio::null(),
+            "the service",
+            Duration::from_secs(60),
+        )
+        .await
+    }
+
+    /// Starts `hostnaming hop-serve` against `vault_addr` (see [`hop_serve`]); its accept
+    /// errors reach this process's stderr.
+    pub async fn start_hop(vault_addr: &str, token: &str) -> Result<Self> {
+        let vars = [("VAULT_ADDR", vault_addr), ("VAULT_TOKEN", token)];
+        let args = ["hop-serve".as_ref()];
+        let within = Duration::from_secs(30);
+        Self::spawn(&args, &vars, Stdio::inherit(), "the hop server", within).await
+    }
+
+    /// Starts this binary with `args` plus `--listen`, and waits until it listens. The
+    /// token goes in `vars`, never on the command line, where `ps` shows it.
+    async fn spawn(
+        args: &[&std::ffi::OsStr],
+        vars: &[(&str, &str)],
+        stderr: Stdio,
+        what: &str,
+        within: Duration,
+    ) -> Result<Self> {
+        let listen = format!("127.0.0.1:{}", free_port()?);
         let child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--listen", &listen, "--manifest"])
-            .arg(manifest)
-            .env("SPIN_VARIABLE_VAULT_ADDR", vault_addr)
-            .env("SPIN_VARIABLE_VAULT_ALLOWED_HOST", vault_addr)
-            .env("SPIN_VARIABLE_VAULT_TOKEN", token)
+            .args(args)
+            .args(["--listen", &listen])
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()?;
-        let svc = Self {
+        // Built before the wait, so a server that never listens is killed on the way out.
+        let server = Self {
             child,
             url: format!("http://{listen}"),
         };
-        wait_listening(&listen, "the service", Duration::from_secs(60)).await?;
-        Ok(svc)
+        wait_listening(&listen, what, within).await?;
+        Ok(server)
     }
 
     pub fn pid(&self) -> u32 {
@@ -702,7 +700,7 @@ pub struct Row {
     pub service_cpu: Cpu,
     /// CPU spent per allocation while the ceiling ran, by process.
     pub ceiling_cpu: Cpu,
-    /// The HTTP hop alone ([`OwnHop`]), when asked for: its figures, its rate over the
+    /// The HTTP hop alone ([`hop_serve`]), when asked for: its figures, its rate over the
     /// ceiling's, and its CPU (the hop server's in the `service_ms` field).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hop: Option<Stats>,

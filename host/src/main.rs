@@ -358,7 +358,7 @@ async fn bench(
         }]
     };
     let hop = if hop {
-        Some(bench::OwnHop::start(&vault_addr, &token).await?)
+        Some(bench::OwnService::start_hop(&vault_addr, &token).await?)
     } else {
         None
     };
