@@ -45,3 +45,8 @@ ensure_protoc() {
 build_component() {
     cargo build --target wasm32-wasip2 --profile component -p hostnaming
 }
+
+# The benchmark's floor (floor/): a component making the same Vault calls and nothing else.
+build_floor() {
+    cargo build --target wasm32-wasip2 --profile component -p hostnaming-floor
+}

@@ -241,6 +241,44 @@ fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
 }
 
 #[test]
+fn bench_loads_the_floor_component_through_the_same_host() {
+    // The floor exports only wasi:http, as any Spin component may: the host serves it like
+    // the service, and the benchmark reports what it can and says what it cannot.
+    let dir = std::env::temp_dir().join(format!("hostnaming-floor-test-{}", std::process::id()));
+    let json = dir.join("results.json");
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../floor/spin.toml");
+    let stdout = succeeds(
+        hostnaming()
+            .args([
+                "bench",
+                "--clients",
+                "1",
+                "--requests",
+                "12",
+                "--rounds",
+                "2",
+                "--manifest",
+                manifest,
+                "--json",
+            ])
+            .arg(&json),
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let service = &report["rows"][0]["service"];
+    assert_eq!(service["statuses"]["200"], 12, "{service}");
+    assert_eq!(service["duplicates"], 0, "{service}");
+    assert_eq!(
+        service["gaps"], 0,
+        "the floor takes every number in turn: {service}"
+    );
+    // Only our own component has the typed export the overhead is measured through.
+    assert!(report["host_overhead_p50_us"].is_null(), "{report}");
+    assert!(stdout.contains("Vault stubbed) p50 n/a"), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn bench_measures_the_host_overhead_after_idle_pauses_when_asked() {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
     let stdout = succeeds(hostnaming().args([
