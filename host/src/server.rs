@@ -198,9 +198,19 @@ impl App {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         variables::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
         let pre = linker.instantiate_pre(&runtime.component)?;
+        // Absent is fine; exported but not matching our WIT is an error worth stopping for.
+        let exports_typed = runtime
+            .component
+            .component_type()
+            .exports(&runtime.engine)
+            .any(|(name, _)| name.starts_with("hostnaming:naming/allocator"));
+        let typed = match exports_typed {
+            true => Some(bindings::AllocatorComponentPre::new(pre.clone())?),
+            false => None,
+        };
         Ok(Self {
-            proxy: ProxyPre::new(pre.clone())?,
-            typed: bindings::AllocatorComponentPre::new(pre).ok(),
+            proxy: ProxyPre::new(pre)?,
+            typed,
             outbound,
             variables: Arc::new(manifest.variables.clone()),
             admission: Admission::adaptive(
