@@ -164,7 +164,8 @@ struct History {
     /// Name, number, and which service instance answered.
     acknowledged: Vec<(String, u64, usize)>,
     failed: usize,
-    /// The problem `type` of each failure that was not Vault itself being unavailable.
+    /// The problem `type` of each failure that was not Vault itself being unavailable,
+    /// with its key and when the client last met an unavailable Vault.
     not_vault: Vec<String>,
 }
 
@@ -330,7 +331,15 @@ async fn losing_the_active_node_costs_no_uniqueness_and_service_resumes() {
                             if kind == "urn:hostnaming:problem:vault-unavailable" {
                                 unavailable_at = Some(std::time::Instant::now());
                             } else if !echo {
-                                h.not_vault.push(kind);
+                                // With the key and how long ago its last attempt met an
+                                // unavailable Vault, so a failure here can be told apart:
+                                // an echo outlasting the lease, or the service's own.
+                                let since = unavailable_at
+                                    .map_or("never".to_string(), |t| format!("{:?} ago", t.elapsed()));
+                                h.not_vault.push(format!(
+                                    "{kind} (key {}, last unavailable {since})",
+                                    if c % 3 == 0 { key.as_str() } else { "none" }
+                                ));
                             }
                             drop(h);
                             // The same key again, as a client honouring Retry-After would.
