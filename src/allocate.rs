@@ -323,6 +323,7 @@ async fn hold_key<E: Env>(
 ) -> Result<Held, NamingError> {
     let path = key.path();
     let lease_until = |env: &E| env.unix_millis() + settings.lease.as_millis() as u64;
+    let owner = format!("{:016x}", env.random());
     let mut cas = 0;
     loop {
         let record = KeyRecord {
@@ -332,6 +333,7 @@ async fn hold_key<E: Env>(
             lease_until: lease_until(env),
             names: Vec::new(),
             created_at: now(env),
+            owner: owner.clone(),
         };
         if let Written::Version(version) = write(
             env,
@@ -351,6 +353,13 @@ async fn hold_key<E: Env>(
             continue;
         };
         let mut record = KeyRecord::from_data(&data).map_err(NamingError::VaultUnavailable)?;
+        if record.owner == owner {
+            // Our own write, applied by a node that went silent before it answered.
+            return Ok(Held::Owned {
+                version: secret.version,
+                record,
+            });
+        }
         if record.fingerprint != fingerprint {
             return Err(NamingError::IdempotencyMismatch);
         }
@@ -362,6 +371,7 @@ async fn hold_key<E: Env>(
         }
         // The holder died or stalled past its lease: take over its reservation.
         record.lease_until = lease_until(env);
+        record.owner = owner.clone();
         match write(
             env,
             cfg,
@@ -373,9 +383,31 @@ async fn hold_key<E: Env>(
         .await?
         {
             Written::Version(version) => return Ok(Held::Owned { version, record }),
-            Written::CasMismatch => return Err(NamingError::InFlight),
+            Written::CasMismatch => {
+                return match own_write(env, cfg, &path, &record).await? {
+                    Some(version) => Ok(Held::Owned { version, record }),
+                    None => Err(NamingError::InFlight),
+                }
+            }
         }
     }
+}
+
+/// After a check-and-set on a key record lost: the version now there when it is exactly
+/// `wrote`, i.e. the write did land (on a node that went silent before it answered, the
+/// request then sent it again to the next); `None` when someone else wrote.
+async fn own_write<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    path: &str,
+    wrote: &KeyRecord,
+) -> Result<Option<u64>, NamingError> {
+    let secret = read(env, cfg, path, "read the idempotency key").await?;
+    let there = secret
+        .data
+        .as_ref()
+        .and_then(|d| KeyRecord::from_data(d).ok());
+    Ok((there.as_ref() == Some(wrote)).then_some(secret.version))
 }
 
 async fn allocate_keyed<E: Env>(
@@ -424,7 +456,10 @@ async fn allocate_keyed<E: Env>(
         .await?
         {
             Written::Version(v) => version = v,
-            Written::CasMismatch => return Err(NamingError::InFlight),
+            Written::CasMismatch => match own_write(env, cfg, &path, &record).await? {
+                Some(v) => version = v,
+                None => return Err(NamingError::InFlight),
+            },
         }
     }
     claimed.sort_by_key(|n| n.number);
@@ -484,6 +519,10 @@ pub(crate) mod tests {
         pub clock: Duration,
         pub slept: Vec<Duration>,
         pub seed: u64,
+        /// How many writes to idempotency records a node applies and then goes silent on,
+        /// so that the request sends them again to the next node (which refuses them: the
+        /// version has moved on).
+        pub silent_key_writes: u32,
     }
 
     impl StubVault {
@@ -508,6 +547,43 @@ pub(crate) mod tests {
 
     impl Env for StubVault {
         async fn send(&mut self, call: Call) -> Result<Reply, String> {
+            if call.method == Method::Post
+                && call.path.contains("/idempotency/")
+                && self.silent_key_writes > 0
+            {
+                let unheard = self.answer(call.clone());
+                if unheard.as_ref().is_ok_and(|r| r.status == 200) {
+                    self.silent_key_writes -= 1;
+                    return self.answer(call);
+                }
+                return unheard;
+            }
+            self.answer(call)
+        }
+        async fn sleep(&mut self, d: Duration) {
+            self.slept.push(d);
+            self.clock += d;
+        }
+        fn elapsed(&self) -> Duration {
+            self.clock
+        }
+        fn random(&mut self) -> u64 {
+            self.seed = self
+                .seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.seed >> 11
+        }
+        fn unix_millis(&self) -> u64 {
+            1_795_807_845_000 + self.clock.as_millis() as u64
+        }
+        fn stale_read(&mut self) {
+            self.stale_reported += 1;
+        }
+    }
+
+    impl StubVault {
+        fn answer(&mut self, call: Call) -> Result<Reply, String> {
             self.calls.push((call.method, call.path.clone()));
             self.clock += Duration::from_millis(1);
             if self.down {
@@ -584,26 +660,6 @@ pub(crate) mod tests {
                     reply(200, json!({"data": {"version": version + 1}}))
                 }
             }
-        }
-        async fn sleep(&mut self, d: Duration) {
-            self.slept.push(d);
-            self.clock += d;
-        }
-        fn elapsed(&self) -> Duration {
-            self.clock
-        }
-        fn random(&mut self) -> u64 {
-            self.seed = self
-                .seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            self.seed >> 11
-        }
-        fn unix_millis(&self) -> u64 {
-            1_795_807_845_000 + self.clock.as_millis() as u64
-        }
-        fn stale_read(&mut self) {
-            self.stale_reported += 1;
         }
     }
 
@@ -707,6 +763,50 @@ pub(crate) mod tests {
             Err(NamingError::InFlight)
         );
         assert_eq!(v.writes(), 1, "only the refused create");
+    }
+
+    #[test]
+    fn a_key_write_applied_by_a_node_that_went_silent_is_recognised_as_our_own() {
+        // Each of the key's three writes (create, reserve, complete) lands on a node that
+        // then goes silent, and is sent again to the next, which finds the version moved.
+        let mut v = StubVault {
+            silent_key_writes: 3,
+            ..StubVault::default()
+        };
+        let first = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(v.silent_key_writes, 0, "every key write went unheard once");
+        assert_eq!(hostnames(&first), ["web-app-prod-vm1"]);
+        assert!(!first.replayed);
+        // The key is complete: its retry replays the name instead of taking another.
+        let again = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(hostnames(&again), ["web-app-prod-vm1"]);
+        assert!(again.replayed);
+    }
+
+    #[test]
+    fn a_taken_over_key_written_by_a_node_that_went_silent_is_ours_too() {
+        let mut v = StubVault {
+            silent_key_writes: 1,
+            ..StubVault::default()
+        };
+        pending(&mut v, "k1", 0, json!([]));
+        let grant = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(hostnames(&grant), ["web-app-prod-vm1"]);
+    }
+
+    #[test]
+    fn a_rival_holding_the_key_is_still_in_flight_whatever_our_owner_id() {
+        // Another request's record: same key and payload, another owner.
+        let mut v = StubVault::default();
+        pending(&mut v, "k1", u64::MAX, json!([]));
+        let k = IdempotencyKey::parse("k1").unwrap();
+        let (version, mut data) = v.store[&k.path()].clone();
+        data["owner"] = json!("a rival");
+        v.store.insert(k.path(), (version, data));
+        assert_eq!(
+            order(&mut v, WEB, 1, Some("k1")),
+            Err(NamingError::InFlight)
+        );
     }
 
     /// The state a holder of key `k1` leaves when it dies after advancing the counter to

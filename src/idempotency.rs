@@ -93,6 +93,12 @@ pub struct KeyRecord {
     /// Pending: names reserved (maybe not yet claimed). Done: the names issued.
     pub names: Vec<Reserved>,
     pub created_at: String,
+    /// A random id of the request holding the key. A write whose node went silent is sent
+    /// to the next node; if the first had applied it, the second finds the version moved
+    /// on, and only this tells the request's own write from a rival's. Empty in records
+    /// written before it existed.
+    #[serde(default)]
+    pub owner: String,
 }
 
 impl KeyRecord {
