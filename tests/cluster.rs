@@ -164,6 +164,8 @@ struct History {
     /// Name, number, and which service instance answered.
     acknowledged: Vec<(String, u64, usize)>,
     failed: usize,
+    /// Each failure's status and problem `type`, in order (`failed` of them).
+    failures: Vec<String>,
     /// The problem `type` of each failure that was not Vault itself being unavailable,
     /// with its key and when the client last met an unavailable Vault.
     not_vault: Vec<String>,
@@ -299,6 +301,8 @@ async fn losing_the_active_node_costs_no_uniqueness_and_service_resumes() {
                 let mut i = 0;
                 // When this client's key last met a Vault that no node could serve.
                 let mut unavailable_at: Option<std::time::Instant> = None;
+                // This key's answers so far, for the report of a failure.
+                let mut answers: Vec<String> = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let key = format!("c{c}-{i}");
                     // 16 tuples, each used by 4 clients of one instance: the chaos is in Vault,
@@ -318,11 +322,14 @@ async fn losing_the_active_node_costs_no_uniqueness_and_service_resumes() {
                         200 => {
                             h.acknowledged.push((r.json["hostname"].as_str().unwrap().to_string(), r.json["number"].as_u64().unwrap(), which));
                             i += 1;
+                            answers.clear();
                         }
                         503 | 409 => {
                             assert!(r.header("retry-after").is_some(), "{}", r.text);
                             h.failed += 1;
                             let kind = r.json["type"].as_str().unwrap_or("").to_string();
+                            h.failures.push(format!("{} {kind}", r.status));
+                            answers.push(format!("{} {kind}", r.status));
                             // An attempt cut off by Vault leaves its key pending until the
                             // lease runs out; the retry's 409 in that window is Vault's
                             // failure echoing, not the service's own.
@@ -337,7 +344,8 @@ async fn losing_the_active_node_costs_no_uniqueness_and_service_resumes() {
                                 let since = unavailable_at
                                     .map_or("never".to_string(), |t| format!("{:?} ago", t.elapsed()));
                                 h.not_vault.push(format!(
-                                    "{kind} (key {}, last unavailable {since})",
+                                    "{kind} (key {}, last unavailable {since}, this key's \
+                                     answers so far: {answers:?})",
                                     if c % 3 == 0 { key.as_str() } else { "none" }
                                 ));
                             }
@@ -359,7 +367,12 @@ async fn losing_the_active_node_costs_no_uniqueness_and_service_resumes() {
     let (acks0, failed0, _) = snapshot().await;
     tokio::time::sleep(quiet).await;
     let (acks1, failed1, _) = snapshot().await;
-    assert_eq!(failed1, failed0, "requests failed before any fault");
+    assert_eq!(
+        failed1,
+        failed0,
+        "requests failed before any fault: {:?}",
+        &history.lock().await.failures[failed0..failed1]
+    );
     let per_service = |h: &History| {
         let mut n = [0usize; 2];
         for (_, _, w) in &h.acknowledged[acks0..acks1] {
