@@ -791,6 +791,7 @@ pub(crate) mod tests {
         };
         pending(&mut v, "k1", 0, json!([]));
         let grant = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(v.silent_key_writes, 0, "the takeover went unheard once");
         assert_eq!(hostnames(&grant), ["web-app-prod-vm1"]);
     }
 

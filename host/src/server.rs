@@ -204,9 +204,10 @@ impl App {
             .component_type()
             .exports(&runtime.engine)
             .any(|(name, _)| name.starts_with("hostnaming:naming/allocator"));
-        let typed = match exports_typed {
-            true => Some(bindings::AllocatorComponentPre::new(pre.clone())?),
-            false => None,
+        let typed = if exports_typed {
+            Some(bindings::AllocatorComponentPre::new(pre.clone())?)
+        } else {
+            None
         };
         Ok(Self {
             proxy: ProxyPre::new(pre)?,
