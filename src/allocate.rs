@@ -166,13 +166,12 @@ async fn advance<E: Env>(
     let mut superseded = None;
     loop {
         *attempts += 1;
-        let secret = read(env, cfg, &counter_path, "read the counter").await?;
-        if superseded.is_some_and(|v| secret.version <= v) {
-            // A write with this version is bound to lose too: skip it, and ask elsewhere.
-            env.stale_read();
-            backoff(env, policy, *attempts).await?;
-            continue;
-        }
+        let what = "read the counter";
+        let secret = match superseded {
+            // A write with a version no newer is bound to lose too.
+            Some(lost) => read_past(env, cfg, policy, &counter_path, lost, what, attempts).await?,
+            None => read(env, cfg, &counter_path, what).await?,
+        };
         let next = match &secret.data {
             Some(data) => vault::counter_value(data, COUNTER_FIELD).map_err(|e| {
                 NamingError::VaultUnavailable(format!(
@@ -232,10 +231,35 @@ async fn backoff<E: Env>(
     }
 }
 
+/// Reads `path` after a check-and-set naming version `lost` failed there, so Vault holds a
+/// later version. An answer no newer comes from a node that lags (a standby serving its
+/// own copy), and acting on it would misread the state: that node is skipped and the read
+/// tried again after a backoff, each counted in `attempts`.
+async fn read_past<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    policy: &RetryPolicy,
+    path: &str,
+    lost: u64,
+    what: &str,
+    attempts: &mut u32,
+) -> Result<Secret, NamingError> {
+    loop {
+        let secret = read(env, cfg, path, what).await?;
+        if secret.version > lost {
+            return Ok(secret);
+        }
+        env.stale_read();
+        *attempts += 1;
+        backoff(env, policy, *attempts).await?;
+    }
+}
+
 /// Claims one name in the registry. `Ok(false)`: the name belongs to someone else.
 async fn claim<E: Env>(
     env: &mut E,
     cfg: &VaultConfig,
+    policy: &RetryPolicy,
     request: &NameRequest,
     name: &Reserved,
     key: Option<&IdempotencyKey>,
@@ -257,7 +281,8 @@ async fn claim<E: Env>(
         Written::CasMismatch => {
             let Some(key) = key else { return Ok(false) };
             // With a key, the name may have been claimed by this key's earlier attempt.
-            let existing = read(env, cfg, &path, "read a name record").await?;
+            let what = "read a name record";
+            let existing = read_past(env, cfg, policy, &path, 0, what, &mut 0).await?;
             let owner = existing
                 .data
                 .as_ref()
@@ -294,7 +319,7 @@ async fn allocate_unkeyed<E: Env>(
         let batch = advance(env, cfg, settings, order.request, missing, &mut attempts).await?;
         advances += 1;
         for name in batch {
-            if claim(env, cfg, order.request, &name, None).await? {
+            if claim(env, cfg, &settings.retry, order.request, &name, None).await? {
                 issued.push(name);
             }
         }
@@ -324,6 +349,7 @@ async fn hold_key<E: Env>(
     let path = key.path();
     let lease_until = |env: &E| env.unix_millis() + settings.lease.as_millis() as u64;
     let owner = format!("{:016x}", env.random());
+    let (policy, mut attempts) = (&settings.retry, 0);
     let mut cas = 0;
     loop {
         let record = KeyRecord {
@@ -347,7 +373,8 @@ async fn hold_key<E: Env>(
         {
             return Ok(Held::Owned { version, record });
         }
-        let secret = read(env, cfg, &path, "read the idempotency key").await?;
+        let what = "read the idempotency key";
+        let secret = read_past(env, cfg, policy, &path, cas, what, &mut attempts).await?;
         let Some(data) = secret.data else {
             cas = secret.version; // deleted by hand: start afresh on top of it
             continue;
@@ -384,25 +411,30 @@ async fn hold_key<E: Env>(
         {
             Written::Version(version) => return Ok(Held::Owned { version, record }),
             Written::CasMismatch => {
-                return match own_write(env, cfg, &path, &record).await? {
+                let lost = secret.version;
+                return match own_write(env, cfg, policy, &path, lost, &record).await? {
                     Some(version) => Ok(Held::Owned { version, record }),
                     None => Err(NamingError::InFlight),
-                }
+                };
             }
         }
     }
 }
 
-/// After a check-and-set on a key record lost: the version now there when it is exactly
-/// `wrote`, i.e. the write did land (on a node that went silent before it answered, the
-/// request then sent it again to the next); `None` when someone else wrote.
+/// After a check-and-set on a key record naming version `lost` failed: the version now
+/// there when it is exactly `wrote`, i.e. the write did land (on a node that went silent
+/// before it answered, the request then sent it again to the next); `None` when someone
+/// else wrote.
 async fn own_write<E: Env>(
     env: &mut E,
     cfg: &VaultConfig,
+    policy: &RetryPolicy,
     path: &str,
+    lost: u64,
     wrote: &KeyRecord,
 ) -> Result<Option<u64>, NamingError> {
-    let secret = read(env, cfg, path, "read the idempotency key").await?;
+    let what = "read the idempotency key";
+    let secret = read_past(env, cfg, policy, path, lost, what, &mut 0).await?;
     let there = secret
         .data
         .as_ref()
@@ -428,7 +460,7 @@ async fn allocate_keyed<E: Env>(
     let mut to_claim = std::mem::take(&mut record.names);
     loop {
         for name in to_claim.drain(..) {
-            if claim(env, cfg, order.request, &name, Some(key)).await? {
+            if claim(env, cfg, &settings.retry, order.request, &name, Some(key)).await? {
                 claimed.push(name);
             }
         }
@@ -456,10 +488,12 @@ async fn allocate_keyed<E: Env>(
         .await?
         {
             Written::Version(v) => version = v,
-            Written::CasMismatch => match own_write(env, cfg, &path, &record).await? {
-                Some(v) => version = v,
-                None => return Err(NamingError::InFlight),
-            },
+            Written::CasMismatch => {
+                match own_write(env, cfg, &settings.retry, &path, version, &record).await? {
+                    Some(v) => version = v,
+                    None => return Err(NamingError::InFlight),
+                }
+            }
         }
     }
     claimed.sort_by_key(|n| n.number);
@@ -510,9 +544,9 @@ pub(crate) mod tests {
         /// How many of our counter writes a rival beats by writing first.
         pub lose_races: u32,
         pub down: bool,
-        /// How many counter reads answer the version before the latest, as a lagging
-        /// standby could.
-        pub stale_reads: u32,
+        /// For paths containing each fragment, how many reads answer the version before
+        /// the latest (absent, if the latest is the first), as a lagging standby could.
+        pub stale_reads: Vec<(&'static str, u32)>,
         previous: HashMap<String, (u64, Value)>,
         /// How often the allocation reported a stale read.
         pub stale_reported: u32,
@@ -621,11 +655,13 @@ pub(crate) mod tests {
             }
             let key = Self::key(&call.path);
             let mut current = self.store.get(&key).cloned();
-            if call.method == Method::Get && key.ends_with("/counter") && self.stale_reads > 0 {
-                if let Some(old) = self.previous.get(&key) {
-                    self.stale_reads -= 1;
-                    current = Some(old.clone());
-                }
+            let lagging = self
+                .stale_reads
+                .iter_mut()
+                .find(|(fragment, n)| key.contains(fragment) && *n > 0);
+            if let (Method::Get, Some((_, n)), Some(_)) = (call.method, lagging, &current) {
+                *n -= 1;
+                current = self.previous.get(&key).cloned();
             }
             let reply = |status, body: Value| {
                 Ok(Reply {
@@ -796,6 +832,45 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_lagging_read_after_an_unheard_key_write_is_asked_again_not_taken_for_a_rival() {
+        // Each key write lands on a node that goes silent; the resend is refused, and the
+        // read that follows is first served by a standby that has not seen the write yet.
+        let mut v = StubVault {
+            silent_key_writes: 3,
+            stale_reads: vec![("idempotency/", 3)],
+            ..StubVault::default()
+        };
+        let grant = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(
+            v.stale_reads,
+            [("idempotency/", 0)],
+            "every stale read was met"
+        );
+        assert_eq!(v.stale_reported, 3, "each was skipped as stale");
+        assert_eq!(hostnames(&grant), ["web-app-prod-vm1"]);
+        // Three writes, each sent twice, one counter advance, one claim: no write was
+        // repeated on the strength of a stale read.
+        assert_eq!(v.writes(), 3 * 2 + 2);
+        let again = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(
+            (hostnames(&again), again.replayed),
+            (vec!["web-app-prod-vm1"], true)
+        );
+    }
+
+    #[test]
+    fn a_lagging_read_of_a_name_the_key_already_claimed_does_not_replace_it() {
+        let mut v = died_holding_vm7(json!({
+            "application": "web", "role": "app", "environment": "prod", "idempotency_key": "k1"
+        }));
+        // The name's record exists, but the first read comes from a node without it.
+        v.stale_reads = vec![("names/", 1)];
+        let g = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(v.stale_reported, 1);
+        assert_eq!(hostnames(&g), ["web-app-prod-vm7"], "not a fresh number");
+    }
+
+    #[test]
     fn a_rival_holding_the_key_is_still_in_flight_whatever_our_owner_id() {
         // Another request's record: same key and payload, another owner.
         let mut v = StubVault::default();
@@ -924,7 +999,7 @@ pub(crate) mod tests {
             .map(|_| run(&mut v, "web", "app", "prod").unwrap().number)
             .collect();
         // Every read now lags one version behind, as from a standby that has not caught up.
-        v.stale_reads = 4;
+        v.stale_reads = vec![("/counter", 4)];
         let writes_before = v.writes();
         let next = run(&mut v, "web", "app", "prod").unwrap();
         assert_eq!(first, [1, 2, 3]);
