@@ -124,6 +124,7 @@ impl Settings {
         SpinEnv {
             token,
             timeout: self.call_timeout,
+            budget: self.allocation.retry.deadline,
             started: monotonic_clock::now(),
             addrs: self.vault.nodes.clone(),
             nodes: Nodes::new(self.vault.nodes.len()),
@@ -213,6 +214,10 @@ async fn sleep_until(deadline: u64) {
 struct SpinEnv {
     token: String,
     timeout: Duration,
+    /// The whole request's time for Vault (`allocation_deadline_ms`): per-call timeouts
+    /// alone would let a request making several calls, each over several slow nodes, hold
+    /// its caller for many times `timeout`.
+    budget: Duration,
     started: u64,
     /// Vault's nodes, tried in order; `nodes` remembers which one answered last.
     addrs: Vec<String>,
@@ -235,7 +240,16 @@ impl SpinEnv {
     /// is one header list, one body write and one wait on the reply or the deadline, about
     /// half the host calls of the general path, which showed in the host overhead.
     async fn send_to(&self, node: &str, call: &Call) -> Result<Reply, String> {
-        let deadline = monotonic_clock::now() + self.timeout.as_nanos() as u64;
+        let left = self.budget.saturating_sub(self.elapsed());
+        if left.is_zero() {
+            return Err(format!(
+                "{}not asked: the request's deadline (`allocation_deadline_ms`, {:?}) had passed",
+                self.which(node),
+                self.budget
+            ));
+        }
+        let limit = self.timeout.min(left);
+        let deadline = monotonic_clock::now() + limit.as_nanos() as u64;
         match self.exchange(node, call, deadline) {
             Ok(reply) => Ok(reply),
             Err(Failure::Denied) => Err(format!(
@@ -244,6 +258,11 @@ impl SpinEnv {
                 self.which(node)
             )),
             Err(Failure::Other(e)) => Err(format!("{}{e}", self.which(node))),
+            Err(Failure::Timeout) if limit < self.timeout => Err(format!(
+                "{}no answer before the request's deadline (`allocation_deadline_ms`, {:?})",
+                self.which(node),
+                self.budget
+            )),
             Err(Failure::Timeout) => Err(format!(
                 "{}no answer within {:?}",
                 self.which(node),

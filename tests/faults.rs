@@ -1,7 +1,7 @@
 //! Vault misbehaving: slow answers still succeed, a black-holed Vault gets the caller a 503
-//! within the configured per-call timeout (never a hang), a revoked service token is a
-//! clear 503 without the token, and with several nodes listed a dead or sealed first node
-//! costs a retry, not a failed request.
+//! within the configured per-call timeout and the request's deadline (never a hang), a
+//! revoked service token is a clear 503 without the token, and with several nodes listed a
+//! dead or sealed first node costs a retry, not a failed request.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -36,6 +36,46 @@ async fn a_black_holed_vault_gets_a_503_within_the_configured_timeout() {
     assert!(took < Duration::from_secs(3), "answered after {took:?}");
     let health = svc.request("GET", "/healthz", "").await;
     assert_eq!(health.status, 503, "{}", health.text);
+}
+
+#[tokio::test]
+async fn black_holed_nodes_hold_a_caller_for_the_request_deadline_not_a_timeout_each() {
+    let bao = Bao::start().await;
+    let mut holes = Vec::new();
+    for _ in 0..3 {
+        holes.push(Proxy::start(&bao.addr, 1, Cut::Before).await);
+    }
+    let nodes: Vec<&str> = holes.iter().map(|h| h.url.as_str()).collect();
+    let svc = Service::start(
+        &bao,
+        &[
+            ("vault_addr", &nodes.join(",")),
+            ("vault_timeout_ms", "1000"),
+            ("allocation_deadline_ms", "1500"),
+        ],
+    )
+    .await;
+    let started = Instant::now();
+    let r = svc.generate("web", "app", "prod").await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    let detail = r.json["detail"].as_str().unwrap();
+    // The first node gets its whole timeout; the deadline cuts the second short.
+    assert!(detail.contains("no answer within 1s"), "{detail}");
+    assert!(
+        detail.contains("`allocation_deadline_ms`, 1.5s"),
+        "{detail}"
+    );
+    // Three full timeouts would be 3 s.
+    assert!(
+        took < Duration::from_millis(2500),
+        "answered after {took:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(1400),
+        "answered after {took:?}"
+    );
 }
 
 #[tokio::test]
