@@ -47,6 +47,10 @@ pub trait Env {
     /// lags behind (a standby serving reads from its own copy). A transport with several
     /// nodes reads from another one next.
     fn stale_read(&mut self) {}
+    /// A check-and-set just lost to a write this request has not seen, so the next read
+    /// must not miss an acknowledged write: a transport with several nodes reads from the
+    /// active one from now on, where a standby may serve its own older copy.
+    async fn read_fresh(&mut self) {}
 }
 
 /// How allocations behave; the defaults suit production.
@@ -232,8 +236,9 @@ async fn backoff<E: Env>(
 }
 
 /// Reads `path` after a check-and-set naming version `lost` failed there, so Vault holds a
-/// later version. An answer no newer comes from a node that lags (a standby serving its
-/// own copy), and acting on it would misread the state: that node is skipped and the read
+/// later version, from the active node where there are several. An answer no newer comes
+/// from a node that lags (a standby serving its own copy, or a node that is no longer
+/// active), and acting on it would misread the state: that node is skipped and the read
 /// tried again after a backoff, each counted in `attempts`.
 async fn read_past<E: Env>(
     env: &mut E,
@@ -245,6 +250,7 @@ async fn read_past<E: Env>(
     attempts: &mut u32,
 ) -> Result<Secret, NamingError> {
     loop {
+        env.read_fresh().await;
         let secret = read(env, cfg, path, what).await?;
         if secret.version > lost {
             return Ok(secret);
@@ -550,6 +556,8 @@ pub(crate) mod tests {
         previous: HashMap<String, (u64, Value)>,
         /// How often the allocation reported a stale read.
         pub stale_reported: u32,
+        /// How often the allocation asked for reads that see every acknowledged write.
+        pub fresh_wanted: u32,
         pub clock: Duration,
         pub slept: Vec<Duration>,
         pub seed: u64,
@@ -613,6 +621,9 @@ pub(crate) mod tests {
         }
         fn stale_read(&mut self) {
             self.stale_reported += 1;
+        }
+        async fn read_fresh(&mut self) {
+            self.fresh_wanted += 1;
         }
     }
 
@@ -969,6 +980,10 @@ pub(crate) mod tests {
         // The rival took 1, 2 and 3 (in the stub, without registry records).
         assert_eq!(a.number, 4);
         assert_eq!(v.slept.len(), 3);
+        assert_eq!(
+            v.fresh_wanted, 3,
+            "each read after a lost race must be fresh"
+        );
     }
 
     #[test]

@@ -434,6 +434,21 @@ impl Env for SpinEnv {
     fn stale_read(&mut self) {
         self.nodes.skip();
     }
+
+    async fn read_fresh(&mut self) {
+        let mut nodes = self.nodes.clone();
+        let (this, probe) = (&*self, vault::active_health());
+        nodes
+            .find_active(|node| {
+                let probe = &probe;
+                async move {
+                    let reply = this.send_to(&this.addrs[node], probe).await;
+                    reply.ok().map(|r| r.status)
+                }
+            })
+            .await;
+        self.nodes = nodes;
+    }
 }
 
 /// The one allocation path behind both the typed export and HTTP.

@@ -34,6 +34,9 @@ pub fn node_unusable(outcome: &Result<Reply, String>) -> bool {
 pub struct Nodes {
     count: usize,
     preferred: usize,
+    /// The preferred node said it is the active one: its reads see every acknowledged
+    /// write, where a standby may serve its own older copy.
+    on_active: bool,
 }
 
 impl Nodes {
@@ -41,12 +44,38 @@ impl Nodes {
         Self {
             count: count.max(1),
             preferred: 0,
+            on_active: false,
         }
     }
 
     /// Prefers the next node from now on: the current one answered, but with stale data.
     pub fn skip(&mut self) {
         self.preferred = (self.preferred + 1) % self.count;
+        self.on_active = false;
+    }
+
+    /// Makes the active node the preferred one, unless it already is or there is only
+    /// one: `probe(node)` asks a node's health and gives its status (200 only on the
+    /// active node, 429 on a standby), `None` for no answer. Nodes are asked from the
+    /// preferred one on; if none says it is active, the next node is preferred instead,
+    /// as after a stale read.
+    pub async fn find_active<F, Fut>(&mut self, mut probe: F)
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = Option<u16>>,
+    {
+        if self.count == 1 || self.on_active {
+            return;
+        }
+        for offset in 0..self.count {
+            let node = (self.preferred + offset) % self.count;
+            if probe(node).await == Some(200) {
+                self.preferred = node;
+                self.on_active = true;
+                return;
+            }
+        }
+        self.skip();
     }
 
     /// Sends one call through `attempt(node index)`, starting at the preferred node and
@@ -64,6 +93,7 @@ impl Nodes {
             let node = (self.preferred + offset) % self.count;
             let outcome = attempt(node).await;
             if !node_unusable(&outcome) {
+                self.on_active &= node == self.preferred;
                 self.preferred = node;
                 return outcome;
             }
@@ -130,6 +160,63 @@ mod tests {
             nodes.skip();
         }
         assert_eq!(order, [0, 1, 2, 0]);
+    }
+
+    /// Finds the active node among nodes whose health answers are `health`, recording who
+    /// was asked.
+    fn find(nodes: &mut Nodes, health: &[Option<u16>]) -> Vec<usize> {
+        let mut asked = Vec::new();
+        block_on(nodes.find_active(|node| {
+            asked.push(node);
+            let status = health[node];
+            async move { status }
+        }));
+        asked
+    }
+
+    #[test]
+    fn the_active_node_is_found_from_the_preferred_one_on_and_asked_once() {
+        let health = [Some(429), None, Some(200)];
+        let mut nodes = Nodes::new(3);
+        assert_eq!(find(&mut nodes, &health), [0, 1, 2]);
+        let answers = [reply(200, "{}"), reply(200, "{}"), reply(200, "{}")];
+        assert_eq!(
+            run(&mut nodes, &answers).1,
+            [2],
+            "calls now go to the active node"
+        );
+        assert!(
+            find(&mut nodes, &health).is_empty(),
+            "known already: not asked again"
+        );
+    }
+
+    #[test]
+    fn a_single_node_is_never_probed() {
+        assert!(find(&mut Nodes::new(1), &[Some(429)]).is_empty());
+    }
+
+    #[test]
+    fn the_active_node_is_looked_for_again_once_it_serves_stale_data_or_fails() {
+        let health = [Some(200), Some(429)];
+        let mut nodes = Nodes::new(2);
+        find(&mut nodes, &health);
+        nodes.skip();
+        let health = [Some(429), Some(200)];
+        assert_eq!(find(&mut nodes, &health), [1]);
+        // It stops answering: the call fails over to node 0, which may be a standby.
+        let (outcome, asked) = run(&mut nodes, &[reply(200, "{}"), Err("refused".into())]);
+        assert_eq!((outcome.unwrap().status, asked), (200, vec![1, 0]));
+        assert_eq!(find(&mut nodes, &[Some(200), None]), [0]);
+    }
+
+    #[test]
+    fn when_no_node_says_it_is_active_the_next_one_is_preferred() {
+        let mut nodes = Nodes::new(3);
+        assert_eq!(find(&mut nodes, &[Some(429), Some(503), None]), [0, 1, 2]);
+        let answers = [reply(200, "{}"), reply(200, "{}"), reply(200, "{}")];
+        assert_eq!(run(&mut nodes, &answers).1, [1]);
+        assert_eq!(find(&mut nodes, &[Some(429), Some(503), None]), [1, 2, 0]);
     }
 
     #[test]

@@ -82,6 +82,17 @@ pub fn health() -> Call {
     }
 }
 
+/// Vault's health as the active node alone answers it with 200 (a standby says 429, a
+/// sealed node 503): how a client with several nodes finds the one whose reads are never
+/// stale.
+pub fn active_health() -> Call {
+    Call {
+        method: Method::Get,
+        path: "/v1/sys/health".into(),
+        body: None,
+    }
+}
+
 /// The KV v2 mount's configuration: answers 200 only if the mount exists and is KV v2.
 pub fn mount_config(cfg: &VaultConfig) -> Call {
     Call {
