@@ -1,5 +1,5 @@
-//! Several Vault nodes: which answers mean "this node cannot serve, ask the next", and the
-//! loop that asks them in order.
+//! Several Vault nodes: which answers mean "this node cannot serve, ask the next", the
+//! loop that asks them in order, and finding the active node when a read must be fresh.
 //!
 //! Any node of an HA cluster accepts every call (a standby forwards it to the active
 //! node), so a call that one node cannot serve is sent unchanged to the next. Resending is
