@@ -166,8 +166,9 @@ struct History {
     failed: usize,
     /// Each failure's status and problem `type`, in order (`failed` of them).
     failures: Vec<String>,
-    /// The problem `type` of each failure that was not Vault itself being unavailable,
-    /// with its key and when the client last met an unavailable Vault.
+    /// The problem `type` of each failure that was not Vault itself being unavailable (or
+    /// the host refusing to queue a request longer while Vault stalls), with its key and
+    /// when the client last met an unavailable Vault.
     not_vault: Vec<String>,
 }
 
@@ -337,6 +338,10 @@ async fn losing_the_active_node_costs_no_uniqueness_and_service_resumes() {
                                 && unavailable_at.is_some_and(|t| t.elapsed() < LEASE + Duration::from_secs(1));
                             if kind == "urn:hostnaming:problem:vault-unavailable" {
                                 unavailable_at = Some(std::time::Instant::now());
+                            } else if kind == "urn:hostnaming:problem:overloaded" {
+                                // No turn within the host's queue timeout: requests ahead
+                                // were waiting out a stalled Vault. Availability, like the
+                                // above; it never reached Vault, so it leaves no key pending.
                             } else if !echo {
                                 // With the key and how long ago its last attempt met an
                                 // unavailable Vault, so a failure here can be told apart:

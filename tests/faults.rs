@@ -10,6 +10,17 @@ use std::time::{Duration, Instant};
 
 use common::{Bao, Cut, Proxy, Service};
 
+/// Asks for a name that must be refused as Vault being unavailable: the problem's detail,
+/// and how long the answer took.
+async fn unavailable(svc: &Service) -> (String, Duration) {
+    let started = Instant::now();
+    let r = svc.generate("web", "app", "prod").await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    (r.json["detail"].as_str().unwrap().to_string(), took)
+}
+
 #[tokio::test]
 async fn a_black_holed_vault_gets_a_503_within_the_configured_timeout() {
     let bao = Bao::start().await;
@@ -20,19 +31,8 @@ async fn a_black_holed_vault_gets_a_503_within_the_configured_timeout() {
         &[("vault_addr", &hole.url), ("vault_timeout_ms", "300")],
     )
     .await;
-    let started = Instant::now();
-    let r = svc.generate("web", "app", "prod").await;
-    let took = started.elapsed();
-    assert_eq!(r.status, 503, "{}", r.text);
-    assert_eq!(r.header("retry-after"), Some("1"));
-    assert!(
-        r.json["detail"]
-            .as_str()
-            .unwrap()
-            .contains("no answer within 300ms"),
-        "{}",
-        r.text
-    );
+    let (detail, took) = unavailable(&svc).await;
+    assert!(detail.contains("no answer within 300ms"), "{detail}");
     assert!(took < Duration::from_secs(3), "answered after {took:?}");
     let health = svc.request("GET", "/healthz", "").await;
     assert_eq!(health.status, 503, "{}", health.text);
@@ -55,12 +55,7 @@ async fn black_holed_nodes_hold_a_caller_for_the_request_deadline_not_a_timeout_
         ],
     )
     .await;
-    let started = Instant::now();
-    let r = svc.generate("web", "app", "prod").await;
-    let took = started.elapsed();
-    assert_eq!(r.status, 503, "{}", r.text);
-    assert_eq!(r.header("retry-after"), Some("1"));
-    let detail = r.json["detail"].as_str().unwrap();
+    let (detail, took) = unavailable(&svc).await;
     // The first node gets its whole timeout; the deadline cuts the second short.
     assert!(detail.contains("no answer within 1s"), "{detail}");
     assert!(
@@ -243,6 +238,47 @@ async fn at_most_the_concurrency_limit_of_requests_run_at_once_and_the_rest_wait
         most, 2,
         "8 requests at once ran {most} at a time under a limit of 2"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_finds_no_turn_in_time_gets_a_503_instead_of_waiting_on() {
+    let bao = Bao::start().await;
+    let hole = Proxy::start(&bao.addr, 1, Cut::Before).await;
+    let svc = std::sync::Arc::new(
+        Service::start_app(
+            &common::workspace().join("spin.toml"),
+            &bao,
+            &[("vault_addr", &hole.url), ("vault_timeout_ms", "3000")],
+            |app| {
+                app.limit_concurrency(1)
+                    .queue_timeout(Duration::from_millis(300))
+            },
+        )
+        .await,
+    );
+    // The first request takes the only turn and keeps it while Vault says nothing.
+    let first = tokio::spawn({
+        let svc = svc.clone();
+        async move { svc.generate("web", "app", "prod").await }
+    });
+    let until = Instant::now() + Duration::from_secs(10);
+    while svc.app.running() == 0 {
+        assert!(Instant::now() < until, "the first request never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    let second = svc.generate("web", "app", "prod").await;
+    let took = started.elapsed();
+    assert_eq!(second.status, 503, "{}", second.text);
+    assert_eq!(second.header("retry-after"), Some("1"));
+    assert_eq!(second.json["type"], "urn:hostnaming:problem:overloaded");
+    let detail = second.json["detail"].as_str().unwrap();
+    assert!(detail.contains("no turn to run within 300ms"), "{detail}");
+    // Not the 3 s the first request holds its turn for.
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+    let first = first.await.unwrap();
+    assert_eq!(first.status, 503, "{}", first.text);
+    assert!(first.text.contains("no answer within 3s"), "{}", first.text);
 }
 
 /// Runs `load` while sampling the service: the most requests running at once and the

@@ -31,6 +31,10 @@ enum Command {
         /// core, at least 16.
         #[arg(long, env = "HOSTNAMING_MAX_CONCURRENT")]
         max_concurrent: Option<usize>,
+        /// How long a request may wait for a turn before it gets a 503 with Retry-After
+        /// (default 5000): while Vault stalls each turn can last the allocation deadline.
+        #[arg(long, env = "HOSTNAMING_QUEUE_TIMEOUT_MS")]
+        queue_timeout_ms: Option<u64>,
     },
     /// Measure allocations/s and latency of the service beside its native ceiling. Starts
     /// its own OpenBao and service unless --url is given.
@@ -130,6 +134,7 @@ async fn main() -> Result<()> {
             listen,
             manifest,
             max_concurrent,
+            queue_timeout_ms,
         } => {
             let manifest = Manifest::load(&manifest, &HashMap::new(), |n| std::env::var(n).ok())?;
             let vault = manifest
@@ -143,7 +148,15 @@ async fn main() -> Result<()> {
             }
             let max =
                 max_concurrent.unwrap_or_else(hostnaming_host::server::default_max_concurrency);
-            let app = Arc::new(App::load(manifest)?.adapt_concurrency(max));
+            let queue_timeout = queue_timeout_ms.map_or(
+                hostnaming_host::server::DEFAULT_QUEUE_TIMEOUT,
+                std::time::Duration::from_millis,
+            );
+            let app = Arc::new(
+                App::load(manifest)?
+                    .adapt_concurrency(max)
+                    .queue_timeout(queue_timeout),
+            );
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;

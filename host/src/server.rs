@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -21,7 +22,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::admission::{Admission, CONFLICTS_HEADER};
+use crate::admission::{Admission, Permit, CONFLICTS_HEADER};
 use crate::manifest::Manifest;
 use crate::outbound::Outbound;
 use hostnaming::auth;
@@ -154,7 +155,14 @@ pub struct App {
     /// more instances only add lost check-and-sets, so the limit follows the races the
     /// component reports.
     admission: Arc<Admission>,
+    /// The longest a request waits for its turn before it is refused with a 503: while
+    /// Vault stalls, each turn can last the whole allocation deadline, and a queue of
+    /// callers would otherwise wait many deadlines in a row.
+    queue_timeout: Duration,
 }
+
+/// How long a request may wait for a turn unless `serve --queue-timeout-ms` says otherwise.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many requests run at once while answers report lost races (and at the start): two
 /// per core (at least 4). On one hot counter more racers only lose more check-and-sets:
@@ -219,8 +227,15 @@ impl App {
                 default_concurrency(),
                 default_max_concurrency(),
             ),
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             manifest,
         })
+    }
+
+    /// Refuses a request that found no turn within `timeout`.
+    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = timeout;
+        self
     }
 
     /// Requests running in an instance now.
@@ -315,16 +330,21 @@ impl App {
                 req.headers_mut().insert(name, v);
             }
         }
-        match self.run_handler(req).await {
+        let Ok(permit) = tokio::time::timeout(self.queue_timeout, self.admission.acquire()).await
+        else {
+            return overloaded(&format!(
+                "no turn to run within {:?}: {} requests are running and more are waiting",
+                self.queue_timeout,
+                self.admission.running()
+            ));
+        };
+        match self.run_handler(req, permit).await {
             Ok(resp) => resp,
             Err(e) => {
                 let text = format!("{e:#}");
                 eprintln!("hostnaming host: request failed: {text}");
                 if text.contains("maximum concurrent") || text.contains("pooling") {
-                    let mut resp = problem(503, "Overloaded", "too many requests in flight");
-                    resp.headers_mut()
-                        .insert("retry-after", http::HeaderValue::from_static("1"));
-                    resp
+                    overloaded("too many requests in flight")
                 } else {
                     problem(
                         500,
@@ -339,8 +359,9 @@ impl App {
     async fn run_handler(
         &self,
         req: hyper::Request<hyper::body::Incoming>,
+        permit: Result<Permit>,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
-        let permit = self.admission.acquire().await?;
+        let permit = permit?;
         let mut store = self.store();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
@@ -468,6 +489,14 @@ pub fn open_access_warning(manifest: &Manifest) -> Option<String> {
 }
 
 /// A problem+json response made by the host itself (no route, component failure).
+/// A 503 that tells the caller to come back in a second.
+fn overloaded(detail: &str) -> hyper::Response<HyperOutgoingBody> {
+    let mut resp = problem(503, "Overloaded", detail);
+    resp.headers_mut()
+        .insert("retry-after", http::HeaderValue::from_static("1"));
+    resp
+}
+
 fn problem(status: u16, title: &str, detail: &str) -> hyper::Response<HyperOutgoingBody> {
     let body = serde_json::json!({
         "type": format!("urn:hostnaming:problem:{}", title.to_ascii_lowercase().replace(' ', "-")),
