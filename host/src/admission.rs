@@ -73,12 +73,12 @@ impl Admission {
     }
 
     /// Waits for a turn.
-    pub async fn acquire(self: &Arc<Self>) -> anyhow::Result<Permit> {
-        let permit = self.semaphore.clone().acquire_owned().await?;
-        Ok(Permit {
-            permit: Some(permit),
+    pub async fn acquire(self: &Arc<Self>) -> Permit {
+        let permit = self.semaphore.clone().acquire_owned().await;
+        Permit {
+            permit: Some(permit.expect("the admission semaphore is never closed")),
             admission: self.clone(),
-        })
+        }
     }
 
     /// Learns from one answer that reported `conflicts` lost races.
@@ -180,17 +180,17 @@ mod tests {
     #[test]
     fn a_raised_limit_admits_one_more_request_at_once() {
         let a = Admission::adaptive(1, 1, 2);
-        let _first = now(a.acquire()).unwrap().unwrap();
+        let _first = now(a.acquire()).unwrap();
         assert!(now(a.acquire()).is_none(), "one at a time");
         a.observe(0);
-        let _second = now(a.acquire()).expect("a turn").unwrap();
+        let _second = now(a.acquire()).expect("a turn");
         assert_eq!(a.running(), 2);
     }
 
     #[test]
     fn a_lowered_limit_retires_turns_as_running_requests_finish() {
         let a = Admission::adaptive(4, 1, 4);
-        let held: Vec<_> = (0..4).map(|_| now(a.acquire()).unwrap().unwrap()).collect();
+        let held: Vec<_> = (0..4).map(|_| now(a.acquire()).unwrap()).collect();
         a.observe(1); // down to 2 while 4 run
         assert_eq!(a.limit(), 2);
         assert_eq!(a.running(), 4);
@@ -199,7 +199,7 @@ mod tests {
         drop(held.next());
         assert!(now(a.acquire()).is_none(), "two still run, the new limit");
         drop(held.next());
-        let third = now(a.acquire()).expect("one turn free").unwrap();
+        let third = now(a.acquire()).expect("one turn free");
         assert!(now(a.acquire()).is_none(), "and only one");
         assert_eq!(a.running(), 2);
         drop(third);
@@ -210,9 +210,9 @@ mod tests {
     #[test]
     fn a_lowered_limit_takes_effect_at_once_when_turns_are_free() {
         let a = Admission::adaptive(8, 1, 8);
-        let running: Vec<_> = (0..2).map(|_| now(a.acquire()).unwrap().unwrap()).collect();
+        let running: Vec<_> = (0..2).map(|_| now(a.acquire()).unwrap()).collect();
         a.observe(1); // 4 while 2 run: two more may start, not six
-        let more: Vec<_> = (0..2).map(|_| now(a.acquire()).unwrap().unwrap()).collect();
+        let more: Vec<_> = (0..2).map(|_| now(a.acquire()).unwrap()).collect();
         assert!(now(a.acquire()).is_none());
         assert_eq!(a.running(), 4);
         drop((running, more));
@@ -222,13 +222,13 @@ mod tests {
     #[test]
     fn raising_the_limit_first_cancels_turns_still_owed() {
         let a = Admission::adaptive(4, 1, 4);
-        let held: Vec<_> = (0..4).map(|_| now(a.acquire()).unwrap().unwrap()).collect();
+        let held: Vec<_> = (0..4).map(|_| now(a.acquire()).unwrap()).collect();
         a.observe(1); // 2, owing 2
         a.observe(0);
         a.observe(0); // a run of 2 clean: 3, owing 1
         drop(held);
         // Three turns, not four: one of the four returned was retired.
-        let three: Vec<_> = (0..3).map(|_| now(a.acquire()).unwrap().unwrap()).collect();
+        let three: Vec<_> = (0..3).map(|_| now(a.acquire()).unwrap()).collect();
         assert!(now(a.acquire()).is_none());
         assert_eq!(a.running(), 3);
         drop(three);

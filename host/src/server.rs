@@ -359,9 +359,8 @@ impl App {
     async fn run_handler(
         &self,
         req: hyper::Request<hyper::body::Incoming>,
-        permit: Result<Permit>,
+        permit: Permit,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
-        let permit = permit?;
         let mut store = self.store();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
@@ -488,7 +487,6 @@ pub fn open_access_warning(manifest: &Manifest) -> Option<String> {
     }
 }
 
-/// A problem+json response made by the host itself (no route, component failure).
 /// A 503 that tells the caller to come back in a second.
 fn overloaded(detail: &str) -> hyper::Response<HyperOutgoingBody> {
     let mut resp = problem(503, "Overloaded", detail);
@@ -497,6 +495,7 @@ fn overloaded(detail: &str) -> hyper::Response<HyperOutgoingBody> {
     resp
 }
 
+/// A problem+json response made by the host itself (no route, component failure).
 fn problem(status: u16, title: &str, detail: &str) -> hyper::Response<HyperOutgoingBody> {
     let body = serde_json::json!({
         "type": format!("urn:hostnaming:problem:{}", title.to_ascii_lowercase().replace(' ', "-")),
