@@ -24,6 +24,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::admission::CONFLICTS_HEADER;
 use crate::vault::{bootstrap, VaultClient, SERVICE_POLICY_NAME};
 
 pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -57,6 +58,9 @@ pub struct Stats {
     pub statuses: BTreeMap<String, usize>,
     pub duplicates: usize,
     pub gaps: u64,
+    /// Check-and-set races lost per name issued (the service's `Hostnaming-Conflicts`);
+    /// `None` when the answers did not say (a component that does not send the header).
+    pub lost_races: Option<f64>,
 }
 
 /// The `p` quantile of `sorted` latencies, in milliseconds (0 when empty).
@@ -74,6 +78,8 @@ struct Samples {
     statuses: BTreeMap<String, usize>,
     /// (tuple, number, hostname) of every name issued.
     names: Vec<(usize, u64, String)>,
+    /// Races lost, summed over the answers that reported them, and how many did.
+    lost: (u64, usize),
 }
 
 impl Samples {
@@ -84,6 +90,7 @@ impl Samples {
             *self.statuses.entry(status).or_default() += n;
         }
         self.names.extend(other.names);
+        self.lost = (self.lost.0 + other.lost.0, self.lost.1 + other.lost.1);
     }
 }
 
@@ -93,6 +100,7 @@ fn stats(samples: Samples) -> Stats {
         mut latencies,
         statuses,
         names,
+        lost: (lost, reported),
     } = samples;
     latencies.sort();
     let q = |p| quantile(&latencies, p);
@@ -122,6 +130,7 @@ fn stats(samples: Samples) -> Stats {
         statuses,
         duplicates,
         gaps,
+        lost_races: (reported > 0).then(|| lost as f64 / reported as f64),
     }
 }
 
@@ -160,11 +169,14 @@ impl Progress {
     }
 }
 
-/// Drives `load` with `work(tuple) -> Result<(number, hostname), status>` per request.
+/// What one allocation answered: its number, its hostname and the races it lost, if said.
+type Issued = (u64, String, Option<u32>);
+
+/// Drives `load` with `work(tuple) -> Result<Issued, status>` per request.
 async fn drive<F, Fut>(label: String, load: Load, work: F) -> Samples
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(u64, String), String>> + Send,
+    Fut: std::future::Future<Output = Result<Issued, String>> + Send,
 {
     let work = Arc::new(work);
     let next = Arc::new(AtomicUsize::new(0));
@@ -192,13 +204,17 @@ where
     let mut latencies = Vec::new();
     let mut statuses = BTreeMap::new();
     let mut names = Vec::new();
+    let mut lost = (0, 0);
     for t in tasks {
         for (tuple, latency, result) in t.await.expect("a load task") {
             latencies.push(latency);
             match result {
-                Ok((number, hostname)) => {
+                Ok((number, hostname, conflicts)) => {
                     *statuses.entry("200".to_string()).or_default() += 1;
                     names.push((tuple, number, hostname));
+                    if let Some(n) = conflicts {
+                        lost = (lost.0 + u64::from(n), lost.1 + 1);
+                    }
                 }
                 Err(status) => *statuses.entry(status).or_default() += 1,
             }
@@ -211,6 +227,7 @@ where
         latencies,
         statuses,
         names,
+        lost,
     }
 }
 
@@ -239,6 +256,10 @@ async fn load_service(url: &str, run: &str, label: String, load: Load) -> Sample
                 .expect("a request");
             let resp = http.request(req).await.map_err(|_| "conn".to_string())?;
             let status = resp.status().as_u16();
+            let conflicts = resp
+                .headers()
+                .get(CONFLICTS_HEADER)
+                .and_then(|v| v.to_str().ok()?.parse().ok());
             let bytes = resp
                 .into_body()
                 .collect()
@@ -253,6 +274,7 @@ async fn load_service(url: &str, run: &str, label: String, load: Load) -> Sample
             Ok((
                 v["number"].as_u64().unwrap_or(0),
                 v["hostname"].as_str().unwrap_or("").to_string(),
+                conflicts,
             ))
         }
     })
@@ -324,7 +346,7 @@ async fn allocate_natively(
     env: &mut NativeEnv,
     vault: &VaultConfig,
     request: &NameRequest,
-) -> std::result::Result<(u64, String), String> {
+) -> std::result::Result<Issued, String> {
     let order = Order {
         request,
         count: 1,
@@ -334,7 +356,7 @@ async fn allocate_natively(
         .await
         .map_err(|_| "503".to_string())?;
     let name = &grant.names[0];
-    Ok((name.number, name.hostname.clone()))
+    Ok((name.number, name.hostname.clone(), Some(grant.conflicts)))
 }
 
 /// A fresh [`NativeEnv`]: each allocation starts its own clock, as the component's do.
@@ -431,10 +453,17 @@ async fn hop_answer(
         return respond(400, String::new());
     };
     match allocate_natively(env, vault, &request).await {
-        Ok((number, hostname)) => respond(
-            200,
-            json!({"hostname": hostname, "number": number}).to_string(),
-        ),
+        Ok((number, hostname, conflicts)) => {
+            let mut resp = respond(
+                200,
+                json!({"hostname": hostname, "number": number}).to_string(),
+            );
+            // As the component does, so the hop's lost races are counted like the service's.
+            if let Some(n) = conflicts {
+                resp.headers_mut().insert(CONFLICTS_HEADER, n.into());
+            }
+            resp
+        }
         Err(_) => respond(503, String::new()),
     }
 }
@@ -922,6 +951,21 @@ pub fn print_table(storage: Storage, rows: &[Row]) {
             opt(c.vault_ms),
             c.total_ms(),
             c.total_ms() / s.total_ms().max(f64::MIN_POSITIVE)
+        );
+    }
+    println!("\nCheck-and-set races lost per name issued (each lost race costs Vault a read and a write)");
+    println!(
+        "{:>7} {:>6} | {:>7} {:>7} {:>7}",
+        "clients", "tuples", "service", "ceiling", "hop"
+    );
+    for r in rows {
+        println!(
+            "{:>7} {:>6} | {:>7} {:>7} {:>7}",
+            r.load.clients,
+            r.load.tuples,
+            opt(r.service.lost_races),
+            opt(r.ceiling.lost_races),
+            opt(r.hop.as_ref().and_then(|h| h.lost_races)),
         );
     }
     if rows.iter().any(|r| r.hop.is_some()) {

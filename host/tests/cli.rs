@@ -216,7 +216,12 @@ fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
             "{side}: rounds continue the same tuples"
         );
         assert!(row[side]["rate"].as_f64().unwrap() > 0.0, "{side}");
+        // The service and the hop server report their lost races in a header, the ceiling
+        // from the allocation itself.
+        let lost = row[side]["lost_races"].as_f64();
+        assert!(lost.is_some_and(|n| n >= 0.0), "{side}: {row}");
     }
+    assert!(stdout.contains("races lost per name issued"), "{stdout}");
     // The benchmark started OpenBao and the service, so it accounts for their CPU too.
     let vault = |side: &str| row[side]["vault_ms"].as_f64().unwrap_or(0.0);
     assert!(
@@ -272,6 +277,8 @@ fn bench_loads_the_floor_component_through_the_same_host() {
         service["gaps"], 0,
         "the floor takes every number in turn: {service}"
     );
+    // Nor does the floor say how many races it lost: no figure rather than a zero.
+    assert!(service["lost_races"].is_null(), "{service}");
     // Only our own component has the typed export the overhead is measured through.
     assert!(report["host_overhead_p50_us"].is_null(), "{report}");
     assert!(stdout.contains("Vault stubbed) p50 n/a"), "{stdout}");
