@@ -91,6 +91,53 @@ async fn fifty_concurrent_requests_get_fifty_distinct_names_and_leave_the_counte
     assert_eq!(bao.counter("web", "app", "prod").await, Some(json!(51)));
 }
 
+/// Sends 32 requests for one tuple at once to `svc`: their names, and the check-and-set
+/// races they report losing in all.
+async fn thirty_two_at_once(svc: std::sync::Arc<Service>) -> (HashSet<String>, u32) {
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let svc = svc.clone();
+            tokio::spawn(async move { svc.generate("web", "app", "prod").await })
+        })
+        .collect();
+    let (mut names, mut lost) = (HashSet::new(), 0);
+    for t in tasks {
+        let resp = t.await.unwrap();
+        lost += resp
+            .header("hostnaming-conflicts")
+            .expect("every answer reports its lost races")
+            .parse::<u32>()
+            .unwrap();
+        assert!(
+            names.insert(resp.hostname().to_string()),
+            "duplicate {}",
+            resp.text
+        );
+    }
+    (names, lost)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_racing_for_one_counter_in_one_host_take_turns_and_lose_no_race() {
+    let bao = Bao::start().await;
+    // A slower Vault widens each read-to-write window, so racing is certain, not likely.
+    let slow = common::Proxy::delaying(&bao.addr, std::time::Duration::from_millis(10)).await;
+    let vars = [("vault_addr", slow.url.as_str())];
+    let spin = common::workspace().join("spin.toml");
+    let ungated = Service::start_app(&spin, &bao, &vars, |app| app.without_gates()).await;
+    let (names, lost) = thirty_two_at_once(std::sync::Arc::new(ungated)).await;
+    // The same load without gates does race, so the gated run below proves the gates.
+    assert_eq!(names.len(), 32);
+    assert!(lost > 0, "32 requests at once on one counter never raced");
+
+    let gated = Service::start(&bao, &vars).await;
+    let (names, lost) = thirty_two_at_once(std::sync::Arc::new(gated)).await;
+    assert_eq!(lost, 0, "gated requests still lost races");
+    let expected: HashSet<String> = (33..=64).map(|n| format!("web-app-prod-vm{n}")).collect();
+    assert_eq!(names, expected);
+    assert_eq!(bao.counter("web", "app", "prod").await, Some(json!(65)));
+}
+
 #[tokio::test]
 async fn a_counter_the_old_service_wrote_continues_without_gap_or_repeat() {
     let bao = Bao::start().await;

@@ -35,6 +35,11 @@ enum Command {
         /// (default 5000): while Vault stalls each turn can last the allocation deadline.
         #[arg(long, env = "HOSTNAMING_QUEUE_TIMEOUT_MS")]
         queue_timeout_ms: Option<u64>,
+        /// Let instances read and write a counter at once, losing check-and-set races to
+        /// each other, as under Spin; by default this host's instances take turns on each
+        /// path between a read and its write.
+        #[arg(long, env = "HOSTNAMING_NO_GATES")]
+        no_gates: bool,
     },
     /// Measure allocations/s and latency of the service beside its native ceiling. Starts
     /// its own OpenBao and service unless --url is given.
@@ -135,6 +140,7 @@ async fn main() -> Result<()> {
             manifest,
             max_concurrent,
             queue_timeout_ms,
+            no_gates,
         } => {
             let manifest = Manifest::load(&manifest, &HashMap::new(), |n| std::env::var(n).ok())?;
             let vault = manifest
@@ -152,11 +158,13 @@ async fn main() -> Result<()> {
                 hostnaming_host::server::DEFAULT_QUEUE_TIMEOUT,
                 std::time::Duration::from_millis,
             );
-            let app = Arc::new(
-                App::load(manifest)?
-                    .adapt_concurrency(max)
-                    .queue_timeout(queue_timeout),
-            );
+            let mut app = App::load(manifest)?
+                .adapt_concurrency(max)
+                .queue_timeout(queue_timeout);
+            if no_gates {
+                app = app.without_gates();
+            }
+            let app = Arc::new(app);
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;

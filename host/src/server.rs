@@ -24,7 +24,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::admission::{Admission, Permit, CONFLICTS_HEADER};
 use crate::manifest::Manifest;
-use crate::outbound::Outbound;
+use crate::outbound::{InstanceOutbound, Outbound};
 use hostnaming::auth;
 use hostnaming::template::Template;
 
@@ -50,7 +50,7 @@ pub struct State {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    outbound: Outbound,
+    outbound: InstanceOutbound,
     variables: Arc<HashMap<String, String>>,
 }
 
@@ -248,6 +248,13 @@ impl App {
         self.admission.limit()
     }
 
+    /// Without read-then-write gates ([`crate::gate`]): this host's instances racing on one
+    /// counter find out by check-and-set alone, as under Spin.
+    pub fn without_gates(mut self) -> Self {
+        self.outbound = self.outbound.without_gates();
+        self
+    }
+
     /// Lets exactly `n` (at least 1) requests run at once, whatever the answers report.
     pub fn limit_concurrency(mut self, n: usize) -> Self {
         self.admission = Admission::fixed(n);
@@ -279,7 +286,7 @@ impl App {
                 wasi,
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
-                outbound: self.outbound.clone(),
+                outbound: self.outbound.for_instance(),
                 variables: self.variables.clone(),
             },
         )
