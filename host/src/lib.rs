@@ -2,8 +2,8 @@
 //!
 //! `manifest` reads spin.toml, `server` serves the component over HTTP (and calls its typed
 //! export), `admission` decides how many requests run at once, `outbound` polices and pools
-//! its outgoing requests, `gate` lets its instances take turns on a counter, `vault` is a small native client used for bootstrap and by tests.
-//! `bench` and `soak` measure it.
+//! its outgoing requests, `gate` lets its instances take turns on a counter, `vault` is a
+//! small native client used for bootstrap and by tests. `bench` and `soak` measure it.
 
 pub mod admission;
 pub mod bench;

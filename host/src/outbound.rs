@@ -162,10 +162,9 @@ impl WasiHttpHooks for InstanceOutbound {
             .and_then(|o| o.first_byte_timeout)
             .unwrap_or(DEFAULT_TIMEOUT);
         let path = request.uri().path().to_owned();
-        let method = request.method().clone();
         // Whatever this instance held, only a read or write of the same path keeps it.
         let held = slot.take().filter(|h| h.path() == path);
-        let (gate, write_held) = match (method.clone(), held) {
+        let (gate, write_held) = match (request.method().clone(), held) {
             (http::Method::GET, Some(h)) => (Gate::Held(h), None),
             (http::Method::GET, None) => match &shared.gates {
                 Some(gates) => (Gate::Enter(gates.clone()), None),
