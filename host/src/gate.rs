@@ -95,14 +95,17 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Another instance asking for `path`'s gate, in a task of its own.
+    fn enter_later(gates: &Arc<Gates>, path: &'static str) -> tokio::task::JoinHandle<Held> {
+        let gates = gates.clone();
+        tokio::spawn(async move { gates.enter(path).await })
+    }
+
     #[tokio::test]
     async fn a_second_instance_waits_until_the_holder_lets_the_path_go() {
         let gates = Arc::new(Gates::default());
         let first = gates.enter("/v1/kv/data/a/counter").await;
-        let waiting = tokio::spawn({
-            let gates = gates.clone();
-            async move { gates.enter("/v1/kv/data/a/counter").await }
-        });
+        let waiting = enter_later(&gates, "/v1/kv/data/a/counter");
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiting.is_finished(), "entered while the gate was held");
         drop(first);
@@ -127,10 +130,7 @@ mod tests {
     async fn an_idle_path_leaves_nothing_behind() {
         let gates = Arc::new(Gates::default());
         let a = gates.enter("/a").await;
-        let waiting = tokio::spawn({
-            let gates = gates.clone();
-            async move { gates.enter("/a").await }
-        });
+        let waiting = enter_later(&gates, "/a");
         tokio::time::sleep(Duration::from_millis(10)).await;
         drop(a);
         assert_eq!(gates.busy(), 1, "the waiter's entry went while it waited");

@@ -37,6 +37,14 @@ pub struct Outbound {
     gates: Option<Arc<Gates>>,
 }
 
+fn classify(e: hyper_util::client::legacy::Error) -> Error {
+    if e.is_connect() {
+        Error::ConnectionRefused
+    } else {
+        Error::HttpProtocolError
+    }
+}
+
 impl Outbound {
     pub fn new(allowed: Vec<AllowedHost>) -> Self {
         let mut connector = HttpConnector::new();
@@ -74,17 +82,7 @@ impl Outbound {
     fn allows(&self, uri: &http::Uri) -> bool {
         self.allowed.iter().any(|h| h.allows(uri))
     }
-}
 
-fn classify(e: hyper_util::client::legacy::Error) -> Error {
-    if e.is_connect() {
-        Error::ConnectionRefused
-    } else {
-        Error::HttpProtocolError
-    }
-}
-
-impl Outbound {
     /// The hooks for one instance's store: the shared pool, and that instance's own gate.
     pub fn for_instance(&self) -> InstanceOutbound {
         InstanceOutbound {
@@ -219,19 +217,23 @@ mod tests {
         Outbound::stubbed(allowed, stub)
     }
 
+    fn request(method: http::Method, path: &str) -> http::Request<WasiBody> {
+        let body = http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        http::Request::builder()
+            .method(method)
+            .uri(format!("http://vault:8200{path}"))
+            .body(body)
+            .unwrap()
+    }
+
     fn call(
         instance: &mut InstanceOutbound,
         method: http::Method,
         path: &str,
     ) -> tokio::task::JoinHandle<Result<u16, Error>> {
-        let body = http_body_util::Empty::new()
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let request = http::Request::builder()
-            .method(method)
-            .uri(format!("http://vault:8200{path}"))
-            .body(body)
-            .unwrap();
+        let request = request(method, path);
         let future = instance.send_request(request, None, Box::new(async { Ok(()) }));
         tokio::spawn(async move {
             let (res, _) = Box::into_pin(future).await?;
@@ -294,13 +296,7 @@ mod tests {
         let shared = outbound();
         let (mut a, mut b) = (shared.for_instance(), shared.for_instance());
         assert!(answered(&mut call(&mut a, http::Method::GET, COUNTER)).await);
-        let body = http_body_util::Empty::new()
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let request = http::Request::builder()
-            .uri(format!("http://vault:8200{COUNTER}"))
-            .body(body)
-            .unwrap();
+        let request = request(http::Method::GET, COUNTER);
         let options = RequestOptions {
             first_byte_timeout: Some(Duration::from_millis(30)),
             ..RequestOptions::default()
