@@ -41,12 +41,3 @@ ensure_protoc() {
         apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null
     fi
 }
-
-build_component() {
-    cargo build --target wasm32-wasip2 --profile component -p hostnaming
-}
-
-# The benchmark's floor (floor/): a component making the same Vault calls and nothing else.
-build_floor() {
-    cargo build --target wasm32-wasip2 --profile component -p hostnaming-floor
-}

@@ -3,8 +3,7 @@
 //! by the real host and a real OpenBao, with the configurations in `examples/` as they are.
 //! Needs `terraform` (or `$TERRAFORM`), `bao` and `curl`, and the component built.
 
-#[path = "../../tests/common/mod.rs"]
-mod common;
+use hostnaming_testkit as common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -774,7 +773,7 @@ async fn the_vault_example_matches_what_bootstrap_creates() {
     assert_eq!(config["cas_required"], true);
 
     let name = tf.output("service_policy_name").await;
-    assert_eq!(name, hostnaming_host::vault::SERVICE_POLICY_NAME);
+    assert_eq!(name, common::vault::SERVICE_POLICY_NAME);
     let installed = vault(format!("sys/policies/acl/{}", name.as_str().unwrap())).await;
     assert_eq!(tf.output("service_policy").await, installed["policy"]);
 
@@ -782,6 +781,6 @@ async fn the_vault_example_matches_what_bootstrap_creates() {
     tf.apply(&["-var=mount=names-dev"]).await;
     assert_eq!(
         tf.output("service_policy").await,
-        hostnaming_host::vault::service_policy("names-dev")
+        common::vault::service_policy("names-dev")
     );
 }

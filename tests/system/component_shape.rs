@@ -1,8 +1,7 @@
 //! The built component imports only what Spin provides and exports what Spin and our
 //! host call, so `spin up` can run it.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use hostnaming_testkit as common;
 
 #[test]
 fn the_component_imports_only_wasi_0_2_and_spin_variables() {

@@ -1,8 +1,7 @@
 //! The Terraform-safe API against a real OpenBao: the registry, release, listing,
 //! idempotency keys, bulk, health and the OpenAPI document.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use hostnaming_testkit as common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -3,8 +3,7 @@
 //! two names. Every point of the write sequence is tried, with the Vault write both lost
 //! and applied-but-unanswered.
 
-#[path = "../../tests/common/mod.rs"]
-mod common;
+use hostnaming_testkit as common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -37,7 +36,9 @@ async fn a_key_gets_one_name_whatever_write_the_service_was_killed_after() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            common::wait_listening(&listen).await;
+            common::wait_listening(&listen, std::time::Duration::from_secs(30))
+                .await
+                .unwrap();
             let url = format!("http://{listen}/generate-name");
             let (b, k) = (body.clone(), key.clone());
             let doomed = tokio::spawn(async move {

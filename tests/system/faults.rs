@@ -2,9 +2,8 @@
 //! within the configured per-call timeout and the request's deadline (never a hang), a
 //! revoked service token is a clear 503 without the token, and with several nodes listed a
 //! dead or sealed first node costs a retry, not a failed request.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use hostnaming_testkit as common;
 
 use std::time::{Duration, Instant};
 

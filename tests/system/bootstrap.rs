@@ -1,7 +1,6 @@
 //! `hostnaming bootstrap` against a real OpenBao.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use hostnaming_testkit as common;
 
 use common::{Bao, MOUNT};
 use hostnaming_host::vault::{bootstrap, Bootstrapped};

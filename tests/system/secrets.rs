@@ -2,8 +2,7 @@
 //! stderr of a real `hostnaming serve`) are searched for every token used while requests
 //! fail authentication or authorisation in both modes, and Vault refuses the service.
 
-#[path = "../../tests/common/mod.rs"]
-mod common;
+use hostnaming_testkit as common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -43,7 +42,9 @@ async fn serve(name: &str, env: &[(&str, &str)]) -> Served {
         cmd.env(k, v);
     }
     let child = cmd.spawn().unwrap();
-    common::wait_listening(&listen).await;
+    common::wait_listening(&listen, std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
     Served {
         child,
         url: format!("http://{listen}"),

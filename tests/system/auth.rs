@@ -1,8 +1,7 @@
 //! Who may ask (API tokens, Vault-token pass-through) and what names look like (templates),
 //! against a real OpenBao through the host.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use hostnaming_testkit as common;
 
 use common::{Bao, Service, MOUNT};
 use hostnaming::auth::token_hash;

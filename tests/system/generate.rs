@@ -1,8 +1,7 @@
 //! `POST /generate-name` end to end: the real component in the real host against a real
 //! OpenBao started by each test.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use hostnaming_testkit as common;
 
 use std::collections::HashSet;
 
@@ -434,7 +433,7 @@ async fn requests_to_hosts_outside_allowed_outbound_hosts_are_refused_by_the_hos
     // The same manifest, but allowing only a different port than Vault's.
     let dir = std::env::temp_dir().join(format!("hostnaming-allowed-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let source = common::workspace().join("target/wasm32-wasip2/component/hostnaming.wasm");
+    let source = std::path::PathBuf::from(common::COMPONENT);
     let manifest = std::fs::read_to_string(common::workspace().join("spin.toml"))
         .unwrap()
         .replace(

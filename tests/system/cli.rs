@@ -251,7 +251,7 @@ fn bench_loads_the_floor_component_through_the_same_host() {
     // the service, and the benchmark reports what it can and says what it cannot.
     let dir = std::env::temp_dir().join(format!("hostnaming-floor-test-{}", std::process::id()));
     let json = dir.join("results.json");
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../floor/spin.toml");
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/floor/spin.toml");
     let stdout = succeeds(
         hostnaming()
             .args([

@@ -1,162 +1,20 @@
-//! A 3-node OpenBao Raft cluster (scripts/raft-cluster) losing its active node while two
+//! A 3-node OpenBao Raft cluster losing its active node while two
 //! service instances, each listing the nodes from a different first one, allocate from 64
 //! clients. Checked in the style of Jepsen's unique-ids: no name is acknowledged twice,
 //! every acknowledged name is in the registry, every failure is a 503 with Retry-After (or
 //! a 409 for a key in flight) and none hangs, nothing fails once a leader is elected even
 //! while the dead node heads an instance's list, and the counters stay above every number
 //! issued.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use hostnaming_testkit as common;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Service, MOUNT};
+use common::{Cluster, Service, MOUNT};
 use hostnaming_host::vault::{bootstrap, VaultClient, SERVICE_POLICY_NAME};
 use serde_json::json;
-
-struct Cluster {
-    dir: PathBuf,
-    addrs: Vec<String>,
-    root: String,
-}
-
-fn script(args: &[&str], dir: &Path) -> String {
-    let out = Command::new(common::workspace().join("scripts/raft-cluster"))
-        .arg(args[0])
-        .arg(dir)
-        .args(&args[1..])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "raft-cluster {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let dir = std::env::temp_dir().join(format!("hostnaming-cluster-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let env = script(&["start"], &dir);
-        let get = |k: &str| {
-            env.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                .unwrap()
-                .to_string()
-        };
-        Cluster {
-            addrs: vec![get("ADDR1"), get("ADDR2"), get("ADDR3")],
-            root: get("ROOT_TOKEN"),
-            dir,
-        }
-    }
-
-    async fn active(&self) -> usize {
-        for _ in 0..300 {
-            for (i, a) in self.addrs.iter().enumerate() {
-                if let Ok((200, _)) = VaultClient::new(a, "")
-                    .unwrap()
-                    .call("GET", "sys/health", None)
-                    .await
-                {
-                    return i;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no active node");
-    }
-
-    /// The one node answering as active now, if exactly one does.
-    async fn active_now(&self) -> Option<usize> {
-        let mut active = Vec::new();
-        for (i, a) in self.addrs.iter().enumerate() {
-            let anon = VaultClient::new(a, "").unwrap();
-            if let Ok((200, _)) = anon.call("GET", "sys/health", None).await {
-                active.push(i);
-            }
-        }
-        (active.len() == 1).then(|| active[0])
-    }
-
-    /// Watches the cluster for `time`: whether one node stayed active throughout.
-    async fn steady_for(&self, time: Duration) -> bool {
-        let until = std::time::Instant::now() + time;
-        let first = self.active_now().await;
-        while std::time::Instant::now() < until {
-            if first.is_none() || self.active_now().await != first {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        true
-    }
-
-    /// Waits until the cluster has settled: every node but `down` answers, one of them
-    /// active and the others standbys that name it as leader and have applied about as
-    /// much of the log, the same for 2 s on end. A
-    /// node that rejoins can still call an election after it is unsealed, so "some node is
-    /// active" alone is not the end of a fault.
-    async fn stable(&self, down: Option<usize>) {
-        let mut same_for = 0;
-        let mut last = None;
-        for _ in 0..600 {
-            let mut active = Vec::new();
-            let mut leaders = HashSet::new();
-            let mut applied = Vec::new();
-            let mut healthy = true;
-            for (i, a) in self.addrs.iter().enumerate() {
-                if Some(i) == down {
-                    continue;
-                }
-                let anon = VaultClient::new(a, "").unwrap();
-                match anon.call("GET", "sys/health?standbyok=false", None).await {
-                    Ok((200, _)) => active.push(i),
-                    Ok((429, _)) => {}
-                    _ => healthy = false,
-                }
-                match anon.call("GET", "sys/leader", None).await {
-                    Ok((200, v)) => {
-                        leaders.insert(v["leader_address"].as_str().unwrap_or("").to_string());
-                        applied.push(v["raft_applied_index"].as_u64().unwrap_or(0));
-                    }
-                    _ => healthy = false,
-                }
-            }
-            // A node that rejoined must also have caught up: while it replays the log or
-            // installs a snapshot the active node can stall long enough to time calls out.
-            let spread = applied.iter().max().unwrap_or(&0) - applied.iter().min().unwrap_or(&0);
-            healthy &= spread < 500;
-            let now = (healthy && active.len() == 1 && leaders.len() == 1 && !leaders.contains(""))
-                .then(|| active[0]);
-            same_for = if now.is_some() && now == last {
-                same_for + 1
-            } else {
-                0
-            };
-            last = now;
-            if same_for >= 10 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("the cluster did not settle");
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        script(&["stop"], &self.dir);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 #[derive(Default)]
 struct History {
@@ -243,7 +101,8 @@ async fn losing_the_active_node_costs_no_uniqueness_and_service_resumes() {
     let rounds = env_number("HOSTNAMING_CHAOS_ROUNDS", 1);
     let clients = env_number("HOSTNAMING_CHAOS_CLIENTS", 64) as usize;
     let quiet = Duration::from_secs(env_number("HOSTNAMING_CHAOS_QUIET_SECS", 2));
-    let cluster = Cluster::start();
+    let dir = std::env::temp_dir().join(format!("hostnaming-cluster-{}", std::process::id()));
+    let cluster = Cluster::start(&dir, true).await.unwrap();
     let leader = cluster.active().await;
     let root = VaultClient::new(&cluster.addrs[leader], &cluster.root).unwrap();
     // scripts/raft-cluster bootstrapped already; doing it again must change nothing.
@@ -428,7 +287,7 @@ async fn losing_the_active_node_costs_no_uniqueness_and_service_resumes() {
     };
     let (mut leader, mut failed_before) = (leader, failed1);
     for round in 1..=rounds {
-        script(&["kill", &(leader + 1).to_string()], &cluster.dir);
+        cluster.kill(leader + 1);
         let killed_at = std::time::Instant::now();
         let new_leader = cluster.active().await;
         assert_ne!(new_leader, leader);
@@ -439,7 +298,7 @@ async fn losing_the_active_node_costs_no_uniqueness_and_service_resumes() {
             Some(leader),
         )
         .await;
-        script(&["restart", &(leader + 1).to_string()], &cluster.dir);
+        cluster.restart(leader + 1).await.unwrap();
         cluster.stable(None).await;
         let failed = settled(format!("in round {round} after the node came back"), None).await;
         eprintln!(
