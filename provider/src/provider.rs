@@ -188,7 +188,7 @@ impl Provider for NamingProvider {
         &self,
         _diags: &mut Diagnostics,
     ) -> Option<HashMap<String, Box<dyn DynamicResource>>> {
-        // The empty name is the provider's own: `resource "naming"` (see tf-provider/PATCHES.md).
+        // The empty name is the provider's own: `resource "naming"` (see vendor/tf-provider/PATCHES.md).
         Some(map! { "" => NamingResource::new(self.shared.clone()) })
     }
 

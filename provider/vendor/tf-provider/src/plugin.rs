@@ -140,13 +140,13 @@ impl GrpcIo {
         let (tx, _) = broadcast::channel(capacity);
         Self { tx }
     }
-    pub fn stdout(&self) -> GrpcIoStream<'_> {
+    pub fn stdout(&self) -> GrpcIoStream {
         GrpcIoStream {
             tx: &self.tx,
             channel: 1,
         }
     }
-    pub fn stderr(&self) -> GrpcIoStream<'_> {
+    pub fn stderr(&self) -> GrpcIoStream {
         GrpcIoStream {
             tx: &self.tx,
             channel: 2,

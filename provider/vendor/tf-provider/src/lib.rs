@@ -21,9 +21,6 @@
 //! Implementing a provider consists in implementing the [`Resource`], [`DataSource`], and/or [`Function`] traits,
 //! and implementing the [`Provider`] trait that references the resources, data sources and functions.
 
-// hostnaming patch: upstream's style, which the workspace's clippy -D warnings refuses.
-#![allow(clippy::needless_lifetimes, clippy::needless_return)]
-
 mod attribute_path;
 mod data_source;
 mod diagnostics;
@@ -39,8 +36,6 @@ mod utils;
 pub mod schema;
 pub mod value;
 
-// hostnaming patch: prost generates every message, the server uses only some.
-#[allow(dead_code)]
 mod tfplugin6 {
     tonic::include_proto!("tfplugin6");
 }
