@@ -2,14 +2,16 @@
 //!
 //! `manifest` reads spin.toml, `server` serves the component over HTTP (and calls its typed
 //! export), `admission` decides how many requests run at once, `outbound` polices and pools
-//! its outgoing requests, `gate` lets its instances take turns on a counter, `vault` is a
-//! small native client used for bootstrap and by tests. `bench` and `soak` measure it.
+//! its outgoing requests, `gate` lets its instances take turns on a counter, `problem`
+//! words the host's own answers, `vault` is a small native client used for bootstrap and
+//! by tests. `bench` and `soak` measure it.
 
 pub mod admission;
 pub mod bench;
 pub mod gate;
 pub mod manifest;
 pub mod outbound;
+mod problem;
 pub mod server;
 pub mod soak;
 pub mod vault;
