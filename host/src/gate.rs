@@ -20,19 +20,19 @@ pub struct Gates {
 }
 
 /// The gate of one path, held; dropping it lets the next waiter in.
-pub struct Held {
+pub struct HeldGate {
     path: String,
     guard: Option<OwnedMutexGuard<()>>,
     gates: Arc<Gates>,
 }
 
-impl Held {
+impl HeldGate {
     pub fn path(&self) -> &str {
         &self.path
     }
 }
 
-impl Drop for Held {
+impl Drop for HeldGate {
     fn drop(&mut self) {
         drop(self.guard.take());
         let mut paths = self.gates.paths.lock().expect("gates lock");
@@ -52,7 +52,7 @@ const SWEEP_ABOVE: usize = 4096;
 
 impl Gates {
     /// Waits until no other instance holds `path`'s gate, then holds it.
-    pub async fn enter(self: &Arc<Self>, path: &str) -> Held {
+    pub async fn enter(self: &Arc<Self>, path: &str) -> HeldGate {
         let gate = {
             let mut paths = self.paths.lock().expect("gates lock");
             if paths.len() > SWEEP_ABOVE {
@@ -61,7 +61,7 @@ impl Gates {
             paths.entry(path.to_owned()).or_default().clone()
         };
         let guard = gate.lock_owned().await;
-        Held {
+        HeldGate {
             path: path.to_owned(),
             guard: Some(guard),
             gates: self.clone(),
@@ -76,16 +76,16 @@ impl Gates {
 
 /// What one instance holds, shared between its outgoing requests' tasks.
 #[derive(Default, Clone)]
-pub struct Slot(Arc<Mutex<Option<Held>>>);
+pub struct Slot(Arc<Mutex<Option<HeldGate>>>);
 
 impl Slot {
     /// Takes the held gate out, if any.
-    pub fn take(&self) -> Option<Held> {
+    pub fn take(&self) -> Option<HeldGate> {
         self.0.lock().expect("slot lock").take()
     }
 
     /// Keeps `held` until the instance's next outgoing request, or its end.
-    pub fn keep(&self, held: Held) {
+    pub fn keep(&self, held: HeldGate) {
         *self.0.lock().expect("slot lock") = Some(held);
     }
 }
@@ -96,7 +96,7 @@ mod tests {
     use std::time::Duration;
 
     /// Another instance asking for `path`'s gate, in a task of its own.
-    fn enter_later(gates: &Arc<Gates>, path: &'static str) -> tokio::task::JoinHandle<Held> {
+    fn enter_later(gates: &Arc<Gates>, path: &'static str) -> tokio::task::JoinHandle<HeldGate> {
         let gates = gates.clone();
         tokio::spawn(async move { gates.enter(path).await })
     }

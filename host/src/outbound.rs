@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::gate::{Gates, Held, Slot};
+use crate::gate::{Gates, HeldGate, Slot};
 use crate::manifest::AllowedHost;
 
 /// Used when the guest sets no timeout of its own.
@@ -137,7 +137,7 @@ enum Gate {
     /// Nothing: not a read, or gates are off.
     None,
     /// A read of the path already held (a read again after a lagging answer).
-    Held(Held),
+    Held(HeldGate),
     /// A read: wait for the path's gate.
     Enter(Arc<Gates>),
 }

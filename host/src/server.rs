@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -25,6 +23,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::admission::{Admission, Permit, CONFLICTS_HEADER};
 use crate::manifest::Manifest;
 use crate::outbound::{InstanceOutbound, Outbound};
+use crate::problem;
 use hostnaming::auth;
 use hostnaming::template::Template;
 
@@ -111,8 +110,8 @@ impl Runtime {
             .table_keep_resident(64 << 10)
             .async_stack_keep_resident(256 << 10)
             // Linux 6.7+ can tell which pages a request dirtied, so a reset touches only
-            // those: host overhead p50 245 -> 162 us here (`hostnaming bench
-            // --overhead-only 6000`). Where unsupported this falls back silently.
+            // those, which cuts the host overhead per request (see docs/performance.md).
+            // Where unsupported this falls back silently.
             .pagemap_scan(wasmtime::Enabled::Auto);
         let mut config = Config::new();
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -165,8 +164,8 @@ pub struct App {
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many requests run at once while answers report lost races (and at the start): two
-/// per core (at least 4). On one hot counter more racers only lose more check-and-sets:
-/// there a fixed 4 beat 8 and 16 on this 2-core machine (README, Performance).
+/// per core (at least 4). On one hot counter more racers only lose more check-and-sets,
+/// so a small fixed limit beat larger ones there (see docs/performance.md).
 pub fn default_concurrency() -> usize {
     cores().saturating_mul(2).max(4)
 }
@@ -314,7 +313,7 @@ impl App {
     ) -> hyper::Response<HyperOutgoingBody> {
         let path = req.uri().path().to_string();
         let Some(route) = self.manifest.route_for(&path) else {
-            return problem(404, "Not Found", &format!("there is no route {path}"));
+            return problem::response(problem::not_found(&path));
         };
         // The headers Spin's trigger adds, so the component sees what it would under Spin.
         let host = req
@@ -339,26 +338,21 @@ impl App {
         }
         let Ok(permit) = tokio::time::timeout(self.queue_timeout, self.admission.acquire()).await
         else {
-            return overloaded(&format!(
+            return problem::response(problem::overloaded(&format!(
                 "no turn to run within {:?}: {} requests are running and more are waiting",
                 self.queue_timeout,
                 self.admission.running()
-            ));
+            )));
         };
         match self.run_handler(req, permit).await {
             Ok(resp) => resp,
             Err(e) => {
-                let text = format!("{e:#}");
-                eprintln!("hostnaming host: request failed: {text}");
-                if text.contains("maximum concurrent") || text.contains("pooling") {
-                    overloaded("too many requests in flight")
+                eprintln!("hostnaming host: request failed: {e:#}");
+                problem::response(if pool_exhausted(&e) {
+                    problem::overloaded("too many requests in flight")
                 } else {
-                    problem(
-                        500,
-                        "Component Failed",
-                        "the component failed to handle the request",
-                    )
-                }
+                    problem::component_failed()
+                })
             }
         }
     }
@@ -494,28 +488,47 @@ pub fn open_access_warning(manifest: &Manifest) -> Option<String> {
     }
 }
 
-/// A 503 that tells the caller to come back in a second.
-fn overloaded(detail: &str) -> hyper::Response<HyperOutgoingBody> {
-    let mut resp = problem(503, "Overloaded", detail);
-    resp.headers_mut()
-        .insert("retry-after", http::HeaderValue::from_static("1"));
-    resp
+/// Whether `e` is the pooling allocator refusing an instance because as many as it holds
+/// are live: the host is full, not broken.
+fn pool_exhausted(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>())
 }
 
-/// A problem+json response made by the host itself (no route, component failure).
-fn problem(status: u16, title: &str, detail: &str) -> hyper::Response<HyperOutgoingBody> {
-    let body = serde_json::json!({
-        "type": format!("urn:hostnaming:problem:{}", title.to_ascii_lowercase().replace(' ', "-")),
-        "title": title,
-        "status": status,
-        "detail": detail,
-    });
-    let body = Full::new(Bytes::from(body.to_string()))
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    hyper::Response::builder()
-        .status(status)
-        .header("content-type", "application/problem+json")
-        .body(body)
-        .expect("a valid response")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An engine whose pool holds one core instance, and the error a second live one gets.
+    fn second_instance_error() -> anyhow::Error {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_core_instances(1);
+        let mut config = Config::new();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).unwrap();
+        // The smallest valid module: the magic number and version 1.
+        let module = wasmtime::Module::new(&engine, b"\0asm\x01\0\0\0").unwrap();
+        let mut first = Store::new(&engine, ());
+        wasmtime::Instance::new(&mut first, &module, &[]).unwrap();
+        let mut second = Store::new(&engine, ());
+        wasmtime::Instance::new(&mut second, &module, &[])
+            .unwrap_err()
+            .into()
+    }
+
+    #[test]
+    fn a_full_pool_is_recognised_by_its_error_type_through_context() {
+        let e = second_instance_error();
+        assert!(pool_exhausted(&e), "{e:#}");
+        assert!(
+            pool_exhausted(&e.context("instantiating")),
+            "context hides it"
+        );
+    }
+
+    #[test]
+    fn an_error_that_only_mentions_the_pool_is_a_failure() {
+        let e = anyhow::anyhow!("maximum concurrent pooling of something else");
+        assert!(!pool_exhausted(&e));
+    }
 }

@@ -137,7 +137,7 @@ fn raft_config(node: &str, data: &Path, api: u16, cluster: u16, extra: &str) -> 
 }
 
 /// What a single server keeps its data in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 pub enum Storage {
     /// The dev server: in memory, unsealed, with a root token of our choosing.
     Dev,

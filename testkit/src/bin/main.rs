@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use hostnaming_testkit::{Bao, Cluster, Storage};
 
 #[derive(Parser)]
@@ -25,18 +25,12 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum StorageArg {
-    Dev,
-    Raft,
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Start one OpenBao server on a free loopback port, bootstrapped, and leave it running.
     Openbao {
         #[arg(long, value_enum, default_value = "dev")]
-        storage: StorageArg,
+        storage: Storage,
     },
     /// A 3-node OpenBao Raft cluster on loopback, its state in DIR.
     RaftCluster {
@@ -74,10 +68,6 @@ enum ClusterAction {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Openbao { storage } => {
-            let storage = match storage {
-                StorageArg::Dev => Storage::Dev,
-                StorageArg::Raft => Storage::Raft,
-            };
             let bao = Bao::try_start(storage).await?;
             println!("VAULT_ADDR={}", bao.addr);
             println!("VAULT_ROOT_TOKEN={}", bao.token);

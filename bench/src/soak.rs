@@ -1,21 +1,95 @@
-//! `hostnaming soak`: many allocations on one counter, reported per block, to show that
-//! nothing drifts with age: latency, the service's memory, and the size of Vault's
+//! `hostnaming-bench soak`: many allocations on one counter, reported per block, to show
+//! that nothing drifts with age: latency, the service's memory, and the size of Vault's
 //! metadata for the counter key (KV v2 keeps a bounded number of versions) stay flat.
 //! Every number is checked at the end: exactly 1..=count, none twice.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
+use hostnaming_host::vault::VaultClient;
 use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::bench::{client, quantile};
-use crate::vault::VaultClient;
+use crate::load::{client, quantile};
+use crate::procs::OwnStack;
+use crate::report::write_json;
+use hostnaming_testkit::Storage;
+
+/// Allocate many names from one counter and report latency, the service's memory and
+/// the counter's Vault metadata every block: all should stay flat. Starts its own
+/// OpenBao and service unless --url is given (then VAULT_ADDR / VAULT_TOKEN, a token
+/// that may read the mount's metadata, are used for the metadata).
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[arg(long)]
+    url: Option<String>,
+    #[arg(long, value_enum, default_value = "dev")]
+    storage: Storage,
+    #[arg(long, default_value_t = 100_000)]
+    count: usize,
+    #[arg(long, default_value_t = 10_000)]
+    block: usize,
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    #[arg(long, default_value = "target/soak/results.json")]
+    json: PathBuf,
+    #[arg(long, default_value = "spin.toml")]
+    manifest: PathBuf,
+    #[arg(long, default_value = "hostnaming")]
+    mount: String,
+}
+
+pub async fn execute(args: Args) -> Result<()> {
+    let Args {
+        url,
+        storage,
+        count,
+        block,
+        clients,
+        json,
+        manifest,
+        mount,
+    } = args;
+    if count == 0 || block == 0 || clients == 0 {
+        bail!("--count, --block and --clients must be at least 1");
+    }
+    let (stack, url, vault) = match url {
+        Some(url) => {
+            let addr = std::env::var("VAULT_ADDR").context("--url needs VAULT_ADDR")?;
+            let token = std::env::var("VAULT_TOKEN").context("--url needs VAULT_TOKEN")?;
+            (None, url, VaultClient::new(&addr, &token)?)
+        }
+        None => {
+            eprintln!("soak: starting OpenBao ({storage:?}) and the service");
+            let stack = OwnStack::start(storage, &manifest).await?;
+            let vault = VaultClient::new(&stack.bao.addr, &stack.bao.token)?;
+            let url = stack.service.url.clone();
+            (Some(stack), url, vault)
+        }
+    };
+    let rss = || stack.as_ref().and_then(|s| s.service.rss_mib());
+    let probe = Probe {
+        vault: &vault,
+        mount: &mount,
+        rss: &rss,
+    };
+    let report = run(&url, probe, count, block, clients).await?;
+    println!(
+        "{} allocations from {} clients: {} duplicates, {} numbers missing, counter now {}",
+        report.count, report.clients, report.duplicates, report.missing, report.final_counter
+    );
+    write_json(&json, &report)?;
+    if report.duplicates > 0 {
+        bail!("{} names were issued twice", report.duplicates);
+    }
+    Ok(())
+}
 
 /// One block of allocations and what was measured right after it.
 #[derive(Debug, Clone, Serialize)]
@@ -48,7 +122,7 @@ pub struct Report {
 }
 
 /// What the soak needs to look at besides the service.
-pub struct Probe<'a> {
+struct Probe<'a> {
     /// A token that may read the mount's metadata (the service's policy may not).
     pub vault: &'a VaultClient,
     pub mount: &'a str,
@@ -58,7 +132,7 @@ pub struct Probe<'a> {
 
 /// Runs `count` allocations of one fresh tuple through the service at `url`, from
 /// `clients` concurrent callers, reporting every `block` allocations.
-pub async fn run(
+async fn run(
     url: &str,
     probe: Probe<'_>,
     count: usize,

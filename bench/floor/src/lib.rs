@@ -3,9 +3,9 @@
 //! A fresh instance per request makes the service's three Vault calls for `POST
 //! /generate-name` (read the counter, advance it with check-and-set, record the name) and
 //! nothing else: no settings beyond the address and token, no validation, no JSON library,
-//! no deadline, no retry. Served by the same host and loaded by `hostnaming bench --manifest
-//! floor/spin.toml`, its ratio to the ceiling is the most a component can reach on the
-//! machine; the service's distance from it is what the service's own work costs.
+//! no deadline, no retry. Served by the same host and loaded by `hostnaming-bench bench
+//! --manifest bench/floor/spin.toml`, its ratio to the ceiling is the most a component can
+//! reach; the service's distance from it is what the service's own work costs.
 //!
 //! A benchmark fixture, never a service: a lost race or any other Vault refusal is a 503,
 //! because it does not retry. With one client there is no race.

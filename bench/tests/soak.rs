@@ -1,4 +1,4 @@
-//! `hostnaming soak` end to end, small: its own OpenBao and service, one counter, blocks
+//! `hostnaming-bench soak` end to end, small: its own OpenBao and service, one counter, blocks
 //! reported, every number accounted for, and the counter's Vault metadata bounded.
 
 use std::process::Command;
@@ -10,7 +10,7 @@ fn a_short_soak_accounts_for_every_number_and_keeps_the_metadata_bounded() {
     let dir = std::env::temp_dir().join(format!("hostnaming-soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("soak.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_hostnaming"))
+    let out = Command::new(env!("CARGO_BIN_EXE_hostnaming-bench"))
         .args(["soak", "--count", "600", "--block", "150", "--clients", "4"])
         .arg("--manifest")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml"))

@@ -1,0 +1,27 @@
+//! `hostnaming token`: a new API token, and the `api_tokens` entry that admits it.
+
+use anyhow::{Context, Result};
+use hostnaming::auth;
+
+/// Make a new API token and print it with its `api_tokens` entry (the hash).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Comma-separated: generate, read, admin.
+    #[arg(long, default_value = "generate,read")]
+    pub scopes: String,
+}
+
+pub fn execute(args: Args) -> Result<()> {
+    let mut bytes = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .context("reading /dev/urandom")?;
+    let token: String = std::iter::once("hn_".to_string())
+        .chain(bytes.iter().map(|b| format!("{b:02x}")))
+        .collect();
+    let entry = format!("{}:{}", auth::token_hash(&token), args.scopes);
+    auth::ApiTokens::parse(&entry).map_err(anyhow::Error::msg)?;
+    println!("token (give to the client, store nowhere else): {token}");
+    println!("api_tokens entry (configure the service with it): {entry}");
+    Ok(())
+}

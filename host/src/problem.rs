@@ -1,0 +1,94 @@
+//! The host's own answers (no route, no turn to run, component failure) as problem+json,
+//! in the component crate's format: [`hostnaming::problem`] builds the documents the
+//! component sends, and this module only adds the ones only a host can give.
+
+use bytes::Bytes;
+use hostnaming::problem::{ApiError, Problem, CONTENT_TYPE, RETRY_AFTER_SECS};
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// No route of the manifest matches `path`.
+pub fn not_found(path: &str) -> Problem {
+    ApiError::NotFound {
+        path: path.to_string(),
+    }
+    .problem()
+}
+
+/// A 503 that tells the caller to come back in a second: no turn to run in time, or no
+/// instance left in the pool.
+pub fn overloaded(detail: &str) -> Problem {
+    Problem {
+        headers: vec![("retry-after", RETRY_AFTER_SECS.to_string())],
+        ..host_problem("overloaded", "Overloaded", 503, detail)
+    }
+}
+
+/// The component trapped, or ended without answering.
+pub fn component_failed() -> Problem {
+    host_problem(
+        "component-failed",
+        "Component Failed",
+        500,
+        "the component failed to handle the request",
+    )
+}
+
+/// A problem no [`ApiError`] stands for, in the same document shape. A stand-in for a
+/// public constructor in [`hostnaming::problem`], which keeps its own private.
+fn host_problem(kind: &str, title: &str, status: u16, detail: &str) -> Problem {
+    Problem {
+        status,
+        headers: Vec::new(),
+        body: json!({
+            "type": format!("urn:hostnaming:problem:{kind}"),
+            "title": title,
+            "status": status,
+            "detail": detail,
+        }),
+    }
+}
+
+/// `problem` as the HTTP response the host sends.
+pub fn response(problem: Problem) -> hyper::Response<HyperOutgoingBody> {
+    let mut builder = hyper::Response::builder()
+        .status(problem.status)
+        .header("content-type", CONTENT_TYPE);
+    for (name, value) in problem.headers {
+        builder = builder.header(name, value);
+    }
+    let body = Full::new(Bytes::from(problem.body.to_string()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    builder.body(body).expect("a valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_answers_in_the_component_crate_shape() {
+        for (p, status, kind) in [
+            (not_found("/x"), 404, "not-found"),
+            (overloaded("busy"), 503, "overloaded"),
+            (component_failed(), 500, "component-failed"),
+        ] {
+            assert_eq!(p.status, status);
+            assert_eq!(p.body["status"], status);
+            assert_eq!(p.body["type"], format!("urn:hostnaming:problem:{kind}"));
+            let keys: Vec<_> = p.body.as_object().unwrap().keys().cloned().collect();
+            assert_eq!(keys.len(), 4, "{keys:?}");
+        }
+        assert_eq!(not_found("/x").body["detail"], "there is no route /x");
+    }
+
+    #[test]
+    fn an_overloaded_answer_says_when_to_come_back() {
+        let resp = response(overloaded("busy"));
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()["retry-after"], "1");
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    }
+}
