@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::error::NamingError;
-use crate::idempotency::{self, IdempotencyKey, KeyRecord, KeyState, Reserved};
-use crate::registry::{self, NameRecord, Status};
-use crate::retry::RetryPolicy;
-use crate::template::Template;
-use crate::validate::{NameRequest, TooLong};
-use crate::vault::{self, Call, Fault, Reply, Secret, VaultConfig, Written};
+use crate::core::error::NamingError;
+use crate::core::idempotency::{self, IdempotencyKey, KeyRecord, KeyState, Reserved};
+use crate::core::registry::{self, NameRecord, Status};
+use crate::core::retry::RetryPolicy;
+use crate::core::template::Template;
+use crate::core::validate::{NameRequest, TooLong};
+use crate::core::vault::{self, Call, Fault, Reply, Secret, VaultConfig, Written};
 
 /// The counter field the proof of concept wrote; kept for compatibility.
 pub const COUNTER_FIELD: &str = "counter";
@@ -152,7 +152,7 @@ pub(crate) async fn write<E: Env>(
 }
 
 fn now(env: &impl Env) -> String {
-    crate::time::rfc3339(env.unix_millis() / 1000)
+    crate::core::time::rfc3339(env.unix_millis() / 1000)
 }
 
 /// Takes `count` consecutive numbers from the tuple's counter.
@@ -525,7 +525,7 @@ async fn allocate_keyed<E: Env>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::vault::Method;
+    use crate::core::vault::Method;
     use serde_json::Value;
     use std::collections::HashMap;
     use std::future::Future;

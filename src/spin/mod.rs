@@ -1,5 +1,5 @@
 //! The wasm side: Spin's HTTP trigger and the typed `allocator` export, both thin layers
-//! over [`crate::allocate`]. Vault is reached with wasi:http outbound requests; settings
+//! over [`crate::core::allocate`]. Vault is reached with wasi:http outbound requests; settings
 //! come from Spin variables on every call (a fresh instance serves each request).
 
 use std::future::poll_fn;
@@ -11,20 +11,20 @@ use serde_json::{json, Value};
 use spin_sdk::http::{ErrorCode, Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use wasi::clocks::{monotonic_clock, wall_clock};
 
-use crate::allocate::{self, Env, Grant, Order};
-use crate::auth::{self, Denied, Scope};
-use crate::error::NamingError;
-use crate::failover::Nodes;
-use crate::idempotency::IdempotencyKey;
-use crate::names::{self, ListQuery};
-use crate::problem::{self, ApiError};
-use crate::registry::{self, NameRecord};
-use crate::request::{self, MAX_BODY};
-use crate::retry::RetryPolicy;
-use crate::routes::{self, Route};
-use crate::template::{self, Template};
-use crate::validate::{FieldError, NameRequest};
-use crate::vault::{self, Call, Reply, VaultConfig};
+use crate::api::auth::{self, Denied, Scope};
+use crate::api::problem::{self, ApiError};
+use crate::api::request::{self, MAX_BODY};
+use crate::api::routes::{self, Route};
+use crate::core::allocate::{self, Env, Grant, Order};
+use crate::core::error::NamingError;
+use crate::core::failover::Nodes;
+use crate::core::idempotency::IdempotencyKey;
+use crate::core::names::{self, ListQuery};
+use crate::core::registry::{self, NameRecord};
+use crate::core::retry::RetryPolicy;
+use crate::core::template::{self, Template};
+use crate::core::validate::{FieldError, NameRequest};
+use crate::core::vault::{self, Call, Reply, VaultConfig};
 
 wit_bindgen::generate!({
     path: "wit",
@@ -568,7 +568,8 @@ async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
     let method = req.method().to_string();
     let route = routes::route(&method, path)?;
     if route == Route::OpenApi {
-        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON");
+        let doc: Value =
+            serde_json::from_str(crate::api::OPENAPI).expect("openapi.json is valid JSON");
         return Ok(ok(doc));
     }
     let settings = Settings::load()?;
@@ -643,9 +644,6 @@ async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
         }
     }
 }
-
-/// The OpenAPI 3.1 description of every route.
-pub const OPENAPI: &str = include_str!("openapi.json");
 
 #[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::error::NamingError;
-use crate::validate::{FieldError, MAX_LABEL};
+use crate::core::error::NamingError;
+use crate::core::validate::{FieldError, MAX_LABEL};
 
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_SECS: u32 = 1;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::validate::{FieldError, MAX_LABEL};
+use crate::core::validate::{FieldError, MAX_LABEL};
 
 /// Where a name's record lives in the mount.
 pub fn path(hostname: &str) -> String {

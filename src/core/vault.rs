@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultConfig {
     /// `scheme://host:port` of each node, without a trailing slash, in the order they are
-    /// tried: one for a single server, several for a cluster (see [`crate::failover`]).
+    /// tried: one for a single server, several for a cluster (see [`crate::core::failover`]).
     pub nodes: Vec<String>,
     /// The KV v2 mount, `hostnaming` unless configured otherwise.
     pub mount: String,

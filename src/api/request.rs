@@ -5,9 +5,9 @@
 
 use serde_json::Value;
 
-use crate::allocate::MAX_COUNT;
-use crate::problem::ApiError;
-use crate::validate::{FieldError, NameRequest};
+use crate::api::problem::ApiError;
+use crate::core::allocate::MAX_COUNT;
+use crate::core::validate::{FieldError, NameRequest};
 
 /// Bodies above this are refused with 413 before parsing.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -84,7 +84,7 @@ pub fn parse_generate(body: &[u8]) -> Result<(NameRequest, u32), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::NamingError;
+    use crate::core::error::NamingError;
 
     fn field_of(body: &str) -> (String, String) {
         match parse_generate(body.as_bytes()) {
@@ -99,7 +99,7 @@ mod tests {
             parse_generate(br#"{"application":"web","role":"app","environment":"prod"}"#).unwrap();
         assert_eq!(
             (
-                r.hostname(&crate::template::Template::default(), 1)
+                r.hostname(&crate::core::template::Template::default(), 1)
                     .unwrap()
                     .as_str(),
                 count

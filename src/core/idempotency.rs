@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::validate::{FieldError, NameRequest};
+use crate::core::validate::{FieldError, NameRequest};
 
 /// The header's longest accepted value.
 pub const MAX_KEY: usize = 255;

@@ -4,12 +4,12 @@
 //! so its candidates are `{tuple}-vm1 .. vm{counter-1}`, read in number order; numbers
 //! burned by a crash, or names another tuple owns, are skipped.
 
-use crate::allocate::{read, send, write, Env, COUNTER_FIELD};
-use crate::error::NamingError;
-use crate::registry::{self, NameRecord, Status};
-use crate::template::Template;
-use crate::validate::{FieldError, Fragment, NameRequest};
-use crate::vault::{self, Secret, VaultConfig, Written};
+use crate::core::allocate::{read, send, write, Env, COUNTER_FIELD};
+use crate::core::error::NamingError;
+use crate::core::registry::{self, NameRecord, Status};
+use crate::core::template::Template;
+use crate::core::validate::{FieldError, Fragment, NameRequest};
+use crate::core::vault::{self, Secret, VaultConfig, Written};
 
 /// Default and largest page size of a listing.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -49,7 +49,7 @@ pub async fn release<E: Env>(
             return Ok(record);
         }
         record.status = Status::Released;
-        record.released_at = Some(crate::time::rfc3339(env.unix_millis() / 1000));
+        record.released_at = Some(crate::core::time::rfc3339(env.unix_millis() / 1000));
         let data = record.to_value();
         match write(env, cfg, &path, secret.version, data, "release a name").await? {
             Written::Version(_) => return Ok(record),
@@ -300,8 +300,8 @@ pub async fn health<E: Env>(env: &mut E, cfg: &VaultConfig) -> Result<(), Naming
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocate::tests::{block_on, StubVault};
-    use crate::allocate::{allocate, Order, Settings};
+    use crate::core::allocate::tests::{block_on, StubVault};
+    use crate::core::allocate::{allocate, Order, Settings};
     use serde_json::json;
 
     fn cfg() -> VaultConfig {
