@@ -112,7 +112,7 @@ impl Nodes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::allocate::tests::block_on;
+    use crate::core::testing::block_on;
 
     fn reply(status: u16, body: &str) -> Result<Reply, String> {
         Ok(Reply {

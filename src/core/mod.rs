@@ -10,6 +10,8 @@ pub mod names;
 pub mod registry;
 pub mod retry;
 pub mod template;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod time;
 pub mod validate;
 pub mod vault;

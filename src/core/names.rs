@@ -300,35 +300,20 @@ pub async fn health<E: Env>(env: &mut E, cfg: &VaultConfig) -> Result<(), Naming
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::allocate::tests::{block_on, StubVault};
-    use crate::core::allocate::{allocate, Order, Settings};
+    use crate::core::allocate::Settings;
+    use crate::core::testing::{self, block_on, vault_config as cfg, StubVault};
     use serde_json::json;
-
-    fn cfg() -> VaultConfig {
-        VaultConfig::parse("http://vault:8200", "hostnaming").unwrap()
-    }
 
     fn issue(v: &mut StubVault, a: &str, r: &str, e: &str, count: u32) {
         issue_with(v, &Template::default(), (a, r, e), count);
     }
 
-    fn issue_with(
-        v: &mut StubVault,
-        template: &Template,
-        (a, r, e): (&str, &str, &str),
-        count: u32,
-    ) {
-        let request = NameRequest::parse(a, r, e).unwrap();
-        let order = Order {
-            request: &request,
-            count,
-            key: None,
-        };
+    fn issue_with(v: &mut StubVault, template: &Template, tuple: (&str, &str, &str), count: u32) {
         let settings = Settings {
             template: template.clone(),
             ..Settings::default()
         };
-        block_on(allocate(v, &cfg(), &settings, order)).unwrap();
+        testing::allocate(v, &settings, tuple, count, None).unwrap();
     }
 
     #[test]
