@@ -82,30 +82,30 @@ pub struct Order<'a> {
     pub key: Option<&'a IdempotencyKey>,
 }
 
-/// A name that was issued and recorded.
+/// A name that was issued and recorded (the WIT `issued-name`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Allocation {
+pub struct IssuedName {
     pub hostname: String,
     pub number: u64,
 }
 
-/// The answer to an [`Order`]: its names, and whether they were issued by an earlier
-/// request with the same idempotency key.
+/// The answer to an [`Order`] (the WIT `allocation`): its names, and whether they were
+/// issued by an earlier request with the same idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    pub names: Vec<Allocation>,
+pub struct Allocation {
+    pub names: Vec<IssuedName>,
     pub replayed: bool,
     /// Counter reads that did not end in a won check-and-set: the races this order lost
     /// (or stale reads it skipped). A server can throttle on it.
     pub conflicts: u32,
 }
 
-fn grant(names: &[Reserved], replayed: bool) -> Grant {
-    Grant {
+fn allocation(names: &[Reserved], replayed: bool) -> Allocation {
+    Allocation {
         conflicts: 0,
         names: names
             .iter()
-            .map(|r| Allocation {
+            .map(|r| IssuedName {
                 hostname: r.hostname.clone(),
                 number: r.number,
             })
@@ -305,7 +305,7 @@ pub async fn allocate<E: Env>(
     cfg: &VaultConfig,
     settings: &Settings,
     order: Order<'_>,
-) -> Result<Grant, NamingError> {
+) -> Result<Allocation, NamingError> {
     match order.key {
         None => allocate_unkeyed(env, cfg, settings, order).await,
         Some(key) => allocate_keyed(env, cfg, settings, order, key).await,
@@ -317,7 +317,7 @@ async fn allocate_unkeyed<E: Env>(
     cfg: &VaultConfig,
     settings: &Settings,
     order: Order<'_>,
-) -> Result<Grant, NamingError> {
+) -> Result<Allocation, NamingError> {
     let (mut attempts, mut advances) = (0, 0);
     let mut issued = Vec::new();
     while issued.len() < order.count as usize {
@@ -333,14 +333,15 @@ async fn allocate_unkeyed<E: Env>(
             return Err(NamingError::ContentionExhausted { attempts });
         }
     }
-    Ok(Grant {
+    Ok(Allocation {
         conflicts: attempts - advances,
-        ..grant(&issued, false)
+        ..allocation(&issued, false)
     })
 }
 
-/// Owns the key's record, or learns that it was answered already.
-enum Held {
+/// What taking hold of an idempotency key found: its record, now this request's to finish,
+/// or the names an earlier request was answered with.
+enum KeyHold {
     Owned { version: u64, record: KeyRecord },
     Answered(Vec<Reserved>),
 }
@@ -351,7 +352,7 @@ async fn hold_key<E: Env>(
     settings: &Settings,
     key: &IdempotencyKey,
     fingerprint: &str,
-) -> Result<Held, NamingError> {
+) -> Result<KeyHold, NamingError> {
     let path = key.path();
     let lease_until = |env: &E| env.unix_millis() + settings.lease.as_millis() as u64;
     let owner = format!("{:016x}", env.random());
@@ -377,7 +378,7 @@ async fn hold_key<E: Env>(
         )
         .await?
         {
-            return Ok(Held::Owned { version, record });
+            return Ok(KeyHold::Owned { version, record });
         }
         let what = "read the idempotency key";
         let secret = read_past(env, cfg, policy, &path, cas, what, &mut attempts).await?;
@@ -388,7 +389,7 @@ async fn hold_key<E: Env>(
         let mut record = KeyRecord::from_data(&data).map_err(NamingError::VaultUnavailable)?;
         if record.owner == owner {
             // Our own write, applied by a node that went silent before it answered.
-            return Ok(Held::Owned {
+            return Ok(KeyHold::Owned {
                 version: secret.version,
                 record,
             });
@@ -397,7 +398,7 @@ async fn hold_key<E: Env>(
             return Err(NamingError::IdempotencyMismatch);
         }
         if record.state == KeyState::Done {
-            return Ok(Held::Answered(record.names));
+            return Ok(KeyHold::Answered(record.names));
         }
         if record.lease_until > env.unix_millis() {
             return Err(NamingError::InFlight);
@@ -415,11 +416,11 @@ async fn hold_key<E: Env>(
         )
         .await?
         {
-            Written::Version(version) => return Ok(Held::Owned { version, record }),
+            Written::Version(version) => return Ok(KeyHold::Owned { version, record }),
             Written::CasMismatch => {
                 let lost = secret.version;
                 return match own_write(env, cfg, policy, &path, lost, &record).await? {
-                    Some(version) => Ok(Held::Owned { version, record }),
+                    Some(version) => Ok(KeyHold::Owned { version, record }),
                     None => Err(NamingError::InFlight),
                 };
             }
@@ -454,11 +455,11 @@ async fn allocate_keyed<E: Env>(
     settings: &Settings,
     order: Order<'_>,
     key: &IdempotencyKey,
-) -> Result<Grant, NamingError> {
+) -> Result<Allocation, NamingError> {
     let fingerprint = idempotency::fingerprint(order.request, order.count);
     let (mut version, mut record) = match hold_key(env, cfg, settings, key, &fingerprint).await? {
-        Held::Answered(names) => return Ok(grant(&names, true)),
-        Held::Owned { version, record } => (version, record),
+        KeyHold::Answered(names) => return Ok(allocation(&names, true)),
+        KeyHold::Owned { version, record } => (version, record),
     };
     let path = key.path();
     let (mut attempts, mut advances) = (0, 0);
@@ -516,9 +517,9 @@ async fn allocate_keyed<E: Env>(
         "complete the idempotency key",
     )
     .await?;
-    Ok(Grant {
+    Ok(Allocation {
         conflicts: attempts - advances,
-        ..grant(&claimed, false)
+        ..allocation(&claimed, false)
     })
 }
 
@@ -534,18 +535,22 @@ mod tests {
         tuple: (&str, &str, &str),
         count: u32,
         key: Option<&str>,
-    ) -> Result<Grant, NamingError> {
+    ) -> Result<Allocation, NamingError> {
         testing::allocate(vault, &Settings::default(), tuple, count, key)
     }
 
-    fn run(vault: &mut StubVault, a: &str, r: &str, e: &str) -> Result<Allocation, NamingError> {
-        let grant = order(vault, (a, r, e), 1, None)?;
-        assert!(!grant.replayed);
-        Ok(grant.names.into_iter().next().unwrap())
+    fn run(vault: &mut StubVault, a: &str, r: &str, e: &str) -> Result<IssuedName, NamingError> {
+        let allocation = order(vault, (a, r, e), 1, None)?;
+        assert!(!allocation.replayed);
+        Ok(allocation.names.into_iter().next().unwrap())
     }
 
-    fn hostnames(g: &Grant) -> Vec<&str> {
-        g.names.iter().map(|n| n.hostname.as_str()).collect()
+    fn hostnames(allocation: &Allocation) -> Vec<&str> {
+        allocation
+            .names
+            .iter()
+            .map(|n| n.hostname.as_str())
+            .collect()
     }
 
     const WEB: (&str, &str, &str) = ("web", "app", "prod");
@@ -553,9 +558,9 @@ mod tests {
     #[test]
     fn a_bulk_order_takes_consecutive_numbers_in_one_counter_advance() {
         let mut v = StubVault::default();
-        let g = order(&mut v, WEB, 3, None).unwrap();
+        let allocation = order(&mut v, WEB, 3, None).unwrap();
         assert_eq!(
-            hostnames(&g),
+            hostnames(&allocation),
             ["web-app-prod-vm1", "web-app-prod-vm2", "web-app-prod-vm3"]
         );
         let counter_writes = v
@@ -645,9 +650,9 @@ mod tests {
             ..StubVault::default()
         };
         pending(&mut v, "k1", 0, json!([]));
-        let grant = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        let allocation = order(&mut v, WEB, 1, Some("k1")).unwrap();
         assert_eq!(v.silent_key_writes, 0, "the takeover went unheard once");
-        assert_eq!(hostnames(&grant), ["web-app-prod-vm1"]);
+        assert_eq!(hostnames(&allocation), ["web-app-prod-vm1"]);
     }
 
     #[test]
@@ -659,14 +664,14 @@ mod tests {
             stale_reads: vec![("idempotency/", 3)],
             ..StubVault::default()
         };
-        let grant = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        let allocation = order(&mut v, WEB, 1, Some("k1")).unwrap();
         assert_eq!(
             v.stale_reads,
             [("idempotency/", 0)],
             "every stale read was met"
         );
         assert_eq!(v.stale_reported, 3, "each was skipped as stale");
-        assert_eq!(hostnames(&grant), ["web-app-prod-vm1"]);
+        assert_eq!(hostnames(&allocation), ["web-app-prod-vm1"]);
         // Three writes, each sent twice, one counter advance, one claim: no write was
         // repeated on the strength of a stale read.
         assert_eq!(v.writes(), 3 * 2 + 2);
@@ -684,9 +689,13 @@ mod tests {
         }));
         // The name's record exists, but the first read comes from a node without it.
         v.stale_reads = vec![("names/", 1)];
-        let g = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        let allocation = order(&mut v, WEB, 1, Some("k1")).unwrap();
         assert_eq!(v.stale_reported, 1);
-        assert_eq!(hostnames(&g), ["web-app-prod-vm7"], "not a fresh number");
+        assert_eq!(
+            hostnames(&allocation),
+            ["web-app-prod-vm7"],
+            "not a fresh number"
+        );
     }
 
     #[test]
@@ -732,13 +741,16 @@ mod tests {
         let mut v = died_holding_vm7(json!({
             "application": "web", "role": "app", "environment": "prod", "idempotency_key": "k1"
         }));
-        let g = order(&mut v, WEB, 1, Some("k1")).unwrap();
-        assert_eq!(hostnames(&g), ["web-app-prod-vm7"]);
+        let allocation = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(hostnames(&allocation), ["web-app-prod-vm7"]);
         assert_eq!(
             v.store["applications/web/app/prod/counter"].1,
             json!({"counter": 8})
         );
-        assert_eq!(order(&mut v, WEB, 1, Some("k1")).unwrap().names, g.names);
+        assert_eq!(
+            order(&mut v, WEB, 1, Some("k1")).unwrap().names,
+            allocation.names
+        );
     }
 
     #[test]
@@ -746,8 +758,8 @@ mod tests {
         let mut v = died_holding_vm7(json!({
             "application": "web-app", "role": "prod", "environment": "vm7", "idempotency_key": null
         }));
-        let g = order(&mut v, WEB, 1, Some("k1")).unwrap();
-        assert_eq!(hostnames(&g), ["web-app-prod-vm8"]);
+        let allocation = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(hostnames(&allocation), ["web-app-prod-vm8"]);
     }
 
     #[test]
@@ -756,7 +768,7 @@ mod tests {
         let a = run(&mut v, "web", "app", "prod").unwrap();
         assert_eq!(
             a,
-            Allocation {
+            IssuedName {
                 hostname: "web-app-prod-vm1".into(),
                 number: 1
             }
@@ -799,9 +811,9 @@ mod tests {
         let mut v = StubVault::default();
         assert_eq!(order(&mut v, WEB, 1, None).unwrap().conflicts, 0);
         v.lose_races = 2;
-        let g = order(&mut v, WEB, 1, None).unwrap();
-        assert_eq!(g.conflicts, 2);
-        assert_eq!(g.names[0].number, 4, "the rival took 2 and 3");
+        let allocation = order(&mut v, WEB, 1, None).unwrap();
+        assert_eq!(allocation.conflicts, 2);
+        assert_eq!(allocation.names[0].number, 4, "the rival took 2 and 3");
     }
 
     #[test]
@@ -810,9 +822,9 @@ mod tests {
             lose_races: 1,
             ..Default::default()
         };
-        let g = order(&mut v, WEB, 2, Some("k-conflicts")).unwrap();
-        assert_eq!(g.conflicts, 1);
-        assert_eq!(g.names.len(), 2);
+        let allocation = order(&mut v, WEB, 2, Some("k-conflicts")).unwrap();
+        assert_eq!(allocation.conflicts, 1);
+        assert_eq!(allocation.names.len(), 2);
     }
 
     #[test]

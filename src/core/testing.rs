@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::core::allocate::{self, Env, Grant, Order, Settings};
+use crate::core::allocate::{self, Allocation, Env, Order, Settings};
 use crate::core::error::NamingError;
 use crate::core::idempotency::IdempotencyKey;
 use crate::core::validate::NameRequest;
@@ -207,7 +207,7 @@ pub fn allocate(
     (application, role, environment): (&str, &str, &str),
     count: u32,
     key: Option<&str>,
-) -> Result<Grant, NamingError> {
+) -> Result<Allocation, NamingError> {
     let request = NameRequest::parse(application, role, environment).unwrap();
     let key = key.map(|k| IdempotencyKey::parse(k).unwrap());
     let order = Order {

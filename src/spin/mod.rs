@@ -15,7 +15,7 @@ use crate::api::auth::{self, Denied, Scope};
 use crate::api::problem::{self, ApiError};
 use crate::api::request::{self, MAX_BODY};
 use crate::api::routes::{self, Route};
-use crate::core::allocate::{self, Env, Grant, Order};
+use crate::core::allocate::{self, Allocation, Env, Order};
 use crate::core::error::NamingError;
 use crate::core::failover::Nodes;
 use crate::core::idempotency::IdempotencyKey;
@@ -456,7 +456,7 @@ async fn generate(
     settings: &Settings,
     env: &mut SpinEnv,
     order: Order<'_>,
-) -> Result<Grant, NamingError> {
+) -> Result<Allocation, NamingError> {
     order.request.check_fits(&settings.allocation.template)?;
     allocate::allocate(env, &settings.vault, &settings.allocation, order).await
 }
