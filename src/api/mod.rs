@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod problem;
 pub mod request;
+pub mod response;
 pub mod routes;
 
 /// The OpenAPI 3.1 description of every route.

@@ -7,20 +7,20 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::{json, Value};
 use spin_sdk::http::{ErrorCode, Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use wasi::clocks::{monotonic_clock, wall_clock};
 
-use crate::api::auth::{self, Denied, Scope};
-use crate::api::problem::{self, ApiError};
+use crate::api::auth::{self, Scope, VaultToken};
+use crate::api::problem::ApiError;
 use crate::api::request::{self, MAX_BODY};
+use crate::api::response::{self, Answer};
 use crate::api::routes::{self, Route};
 use crate::core::allocate::{self, Allocation, Env, Order};
 use crate::core::error::NamingError;
 use crate::core::failover::Nodes;
 use crate::core::idempotency::IdempotencyKey;
-use crate::core::names::{self, ListQuery};
-use crate::core::registry::{self, NameRecord};
+use crate::core::names;
+use crate::core::registry;
 use crate::core::retry::RetryPolicy;
 use crate::core::template::{self, Template};
 use crate::core::validate::{FieldError, NameRequest};
@@ -58,11 +58,6 @@ fn optional_variable(name: &str, default: &str) -> Result<String, NamingError> {
     }
 }
 
-/// A token as an HTTP header value: visible ASCII only, so it cannot smuggle headers.
-fn header_safe(token: &str) -> bool {
-    !token.is_empty() && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
-}
-
 fn variable(name: &str) -> Result<String, NamingError> {
     spin_sdk::variables::get(name).map_err(|e| {
         NamingError::Misconfigured(format!("the Spin variable `{name}` is not usable: {e}"))
@@ -74,7 +69,7 @@ impl Settings {
         let vault = VaultConfig::parse(&variable("vault_addr")?, &variable("vault_mount")?)
             .map_err(NamingError::Misconfigured)?;
         let token = variable("vault_token")?;
-        if !header_safe(&token) {
+        if !auth::header_safe(&token) {
             return Err(NamingError::Misconfigured(
                 "the Spin variable `vault_token` is empty or not a valid header value".into(),
             ));
@@ -132,66 +127,18 @@ impl Settings {
     }
 }
 
-/// Whose token talks to Vault for one request.
-struct Caller {
-    env: SpinEnv,
-    /// Set in pass-through mode: Vault's refusals are then the caller's, not the service's.
-    passes_through: bool,
-}
-
-impl Caller {
-    /// Vault refusing a caller's own token is a 403 about what they asked for; refusing
-    /// the service's token stays a 503 (an operator's problem).
-    fn denied(&self, what: &str) -> impl Fn(NamingError) -> ApiError + '_ {
-        let what = what.to_string();
-        move |e| match e {
-            NamingError::VaultDenied(_) if self.passes_through => {
-                ApiError::Forbidden(format!("Vault refused your token for {what}"))
-            }
-            other => other.into(),
-        }
-    }
-}
-
-/// Checks the request's credentials for `scope` and picks the token for Vault.
+/// Admits the request for `scope` and opens Vault access with the token that gets.
 fn authenticate(
     settings: &Settings,
     req: &IncomingRequest,
     scope: Scope,
-) -> Result<Caller, ApiError> {
-    match &settings.auth {
-        auth::Mode::Tokens(tokens) => {
-            let challenge = r#"Bearer realm="hostnaming""#;
-            match tokens.authorize(header(req, "authorization").as_deref(), scope) {
-                Ok(()) => Ok(Caller {
-                    env: settings.env(),
-                    passes_through: false,
-                }),
-                Err(Denied::Missing) => Err(ApiError::Unauthenticated {
-                    detail: "send an API token as `Authorization: Bearer <token>`".into(),
-                    challenge: challenge.into(),
-                }),
-                Err(Denied::Unknown) => Err(ApiError::Unauthenticated {
-                    detail: "the bearer token is not one this service knows".into(),
-                    challenge: format!(r#"{challenge}, error="invalid_token""#),
-                }),
-                Err(Denied::Lacks(scope)) => Err(ApiError::Forbidden(format!(
-                    "this token lacks the `{}` scope",
-                    scope.name()
-                ))),
-            }
-        }
-        auth::Mode::VaultPassThrough => match header(req, "x-vault-token") {
-            Some(token) if header_safe(&token) => Ok(Caller {
-                env: settings.env_with(token),
-                passes_through: true,
-            }),
-            _ => Err(ApiError::Unauthenticated {
-                detail: "send your Vault token as `X-Vault-Token`".into(),
-                challenge: r#"X-Vault-Token realm="hostnaming""#.into(),
-            }),
-        },
-    }
+) -> Result<(SpinEnv, VaultToken), ApiError> {
+    let token = settings.auth.admit(scope, |name| header(req, name))?;
+    let env = match &token {
+        VaultToken::Service => settings.env(),
+        VaultToken::Caller(own) => settings.env_with(own.clone()),
+    };
+    Ok((env, token))
 }
 
 /// Waits until the monotonic clock reaches `deadline` (nanoseconds), yielding to Spin's
@@ -546,13 +493,6 @@ async fn read_body(req: IncomingRequest) -> Result<Vec<u8>, ApiError> {
     Ok(body)
 }
 
-/// A successful answer: status, extra headers, JSON body.
-type Answer = (u16, Vec<(&'static str, String)>, Value);
-
-fn ok(body: Value) -> Answer {
-    (200, vec![], body)
-}
-
 fn header(req: &IncomingRequest, name: &str) -> Option<String> {
     let values = req.headers().get(name);
     values
@@ -568,19 +508,17 @@ async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
     let method = req.method().to_string();
     let route = routes::route(&method, path)?;
     if route == Route::OpenApi {
-        let doc: Value =
-            serde_json::from_str(crate::api::OPENAPI).expect("openapi.json is valid JSON");
-        return Ok(ok(doc));
+        return Ok(response::openapi());
     }
     let settings = Settings::load()?;
     match route {
         Route::OpenApi => unreachable!("answered above"),
         Route::Healthz => {
             names::health(&mut settings.env(), &settings.vault).await?;
-            Ok(ok(json!({"status": "ok", "mount": settings.vault.mount})))
+            Ok(response::healthy(&settings.vault.mount))
         }
         Route::Generate => {
-            let mut caller = authenticate(&settings, &req, Scope::Generate)?;
+            let (mut env, token) = authenticate(&settings, &req, Scope::Generate)?;
             let key = match header(&req, "idempotency-key") {
                 Some(h) => Some(IdempotencyKey::parse(&h)?),
                 None => None,
@@ -593,77 +531,47 @@ async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
                 key: key.as_ref(),
             };
             let what = format!("application '{}'", request.application.as_str());
-            let grant = generate(&settings, &mut caller.env, order)
+            let allocation = generate(&settings, &mut env, order)
                 .await
-                .map_err(caller.denied(&what))?;
-            let first = &grant.names[0];
-            let mut headers = vec![("hostnaming-conflicts", grant.conflicts.to_string())];
-            if grant.replayed {
-                headers.push(("idempotent-replayed", "true".to_string()));
-            }
-            let body = json!({
-                "hostname": first.hostname,
-                "number": first.number,
-                "hostnames": grant.names.iter().map(|n| &n.hostname).collect::<Vec<_>>(),
-                "numbers": grant.names.iter().map(|n| n.number).collect::<Vec<_>>(),
-                "application": request.application.as_str(),
-                "role": request.role.as_str(),
-                "environment": request.environment.as_str(),
-                "replayed": grant.replayed,
-            });
-            Ok((200, headers, body))
+                .map_err(token.refusal(&what))?;
+            Ok(response::generated(&request, &allocation))
         }
         Route::ListNames => {
-            let mut caller = authenticate(&settings, &req, Scope::Read)?;
-            let query = ListQuery::parse(query)?;
+            let (mut env, token) = authenticate(&settings, &req, Scope::Read)?;
+            let query = request::parse_list_query(query)?;
             let what = format!("application '{}'", query.application.as_str());
             let template = &settings.allocation.template;
-            let page = names::list(&mut caller.env, &settings.vault, template, &query)
+            let page = names::list(&mut env, &settings.vault, template, &query)
                 .await
-                .map_err(caller.denied(&what))?;
-            Ok(ok(json!({
-                "names": page.names.iter().map(NameRecord::to_value).collect::<Vec<_>>(),
-                "next_cursor": page.next_cursor,
-            })))
+                .map_err(token.refusal(&what))?;
+            Ok(response::listing(&page))
         }
         Route::GetName(hostname) => {
-            let mut caller = authenticate(&settings, &req, Scope::Read)?;
+            let (mut env, token) = authenticate(&settings, &req, Scope::Read)?;
             let hostname = registry::parse_hostname(hostname)?;
-            let record = names::get(&mut caller.env, &settings.vault, hostname)
+            let record = names::get(&mut env, &settings.vault, hostname)
                 .await
-                .map_err(caller.denied(&format!("name '{hostname}'")))?;
-            Ok(ok(record.to_value()))
+                .map_err(token.refusal(&format!("name '{hostname}'")))?;
+            Ok(response::record(&record))
         }
         Route::ReleaseName(hostname) => {
-            let mut caller = authenticate(&settings, &req, Scope::Admin)?;
+            let (mut env, token) = authenticate(&settings, &req, Scope::Admin)?;
             let hostname = registry::parse_hostname(hostname)?;
-            let record = names::release(&mut caller.env, &settings.vault, hostname)
+            let record = names::release(&mut env, &settings.vault, hostname)
                 .await
-                .map_err(caller.denied(&format!("name '{hostname}'")))?;
-            Ok(ok(record.to_value()))
+                .map_err(token.refusal(&format!("name '{hostname}'")))?;
+            Ok(response::record(&record))
         }
     }
 }
 
 #[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let (status, mut headers, body) = match serve(req).await {
-        Ok(answer) => answer,
-        Err(e) => {
-            let p = e.problem();
-            if p.status >= 500 {
-                // The detail is built without secrets (see `vault`), so it is safe to log.
-                eprintln!("hostnaming: {} {}", p.status, p.body["detail"]);
-            }
-            (p.status, p.headers, p.body)
-        }
-    };
-    let content_type = if status < 400 {
-        "application/json"
-    } else {
-        problem::CONTENT_TYPE
-    };
-    headers.push(("content-type", content_type.to_string()));
+    let (status, headers, body) = response::finish(serve(req).await);
+    if status >= 500 {
+        // The detail is built without secrets (see `vault`), so it is safe to log.
+        eprintln!("hostnaming: {} {}", status, body["detail"]);
+    }
     let fields: Vec<(String, Vec<u8>)> = headers
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.into_bytes()))
