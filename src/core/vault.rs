@@ -286,7 +286,7 @@ pub fn parse_read(cfg: &VaultConfig, what: &str, reply: &Reply) -> Result<Secret
     }
 }
 
-/// Interprets the answer to [`write`].
+/// Interprets the answer to [`write()`].
 pub fn parse_write(cfg: &VaultConfig, what: &str, reply: &Reply) -> Result<Written, Fault> {
     match reply.status {
         200 | 204 => {
