@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::api::problem::ApiError;
-use crate::core::allocate::MAX_COUNT;
+use crate::core::allocate::check_count;
 use crate::core::names::{parse_cursor, ListQuery, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::core::validate::{FieldError, Fragment, NameRequest};
 
@@ -71,15 +71,7 @@ pub fn parse_generate(body: &[u8]) -> Result<(NameRequest, u32), ApiError> {
     let request = NameRequest::parse(values[0], values[1], values[2])?;
     let count = match map.get("count") {
         None => 1,
-        Some(v) => v
-            .as_u64()
-            .filter(|n| (1..=u64::from(MAX_COUNT)).contains(n))
-            .ok_or_else(|| {
-                FieldError::new(
-                    "count",
-                    format!("must be a whole number from 1 to {MAX_COUNT}"),
-                )
-            })? as u32,
+        Some(v) => check_count(v.as_u64())?,
     };
     Ok((request, count))
 }

@@ -20,7 +20,7 @@ use crate::core::idempotency::{self, IdempotencyKey, KeyRecord, KeyState, Reserv
 use crate::core::registry::{self, NameRecord, Status};
 use crate::core::retry::RetryPolicy;
 use crate::core::template::Template;
-use crate::core::validate::{NameRequest, TooLong};
+use crate::core::validate::{FieldError, NameRequest, TooLong};
 use crate::core::vault::{self, Call, Fault, Reply, Secret, VaultConfig, Written};
 
 /// The counter field the proof of concept wrote; kept for compatibility.
@@ -28,6 +28,18 @@ pub const COUNTER_FIELD: &str = "counter";
 
 /// Bulk requests may ask for at most this many names at once.
 pub const MAX_COUNT: u32 = 100;
+
+/// Checks how many names a request asks for: a whole number from 1 to [`MAX_COUNT`]
+/// (`None`: not a whole number at all).
+pub fn check_count(count: Option<u64>) -> Result<u32, FieldError> {
+    match count {
+        Some(n) if (1..=u64::from(MAX_COUNT)).contains(&n) => Ok(n as u32),
+        _ => Err(FieldError::new(
+            "count",
+            format!("must be a whole number from 1 to {MAX_COUNT}"),
+        )),
+    }
+}
 
 /// Everything the algorithm needs from the world, so it runs natively under a stub and in
 /// the component over wasi:http.
