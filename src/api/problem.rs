@@ -39,7 +39,7 @@ impl From<NamingError> for ApiError {
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
-        Self::Naming(NamingError::InvalidInput(e))
+        Self::Naming(e.into())
     }
 }
 

@@ -10,6 +10,7 @@ use crate::core::allocate::Allocation;
 use crate::core::names::Page;
 use crate::core::registry::NameRecord;
 use crate::core::validate::NameRequest;
+use crate::core::vault::Record;
 
 /// An answer: status, extra headers, JSON body.
 pub type Answer = (u16, Vec<(&'static str, String)>, Value);

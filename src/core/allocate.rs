@@ -21,7 +21,7 @@ use crate::core::registry::{self, NameRecord, Status};
 use crate::core::retry::RetryPolicy;
 use crate::core::template::Template;
 use crate::core::validate::{FieldError, NameRequest, TooLong};
-use crate::core::vault::{self, Call, Fault, Reply, Secret, VaultConfig, Written};
+use crate::core::vault::{self, Call, Fault, Record, Reply, Secret, VaultConfig, Written};
 
 /// The counter field the proof of concept wrote; kept for compatibility.
 pub const COUNTER_FIELD: &str = "counter";

@@ -9,7 +9,7 @@ use crate::core::error::NamingError;
 use crate::core::registry::{self, NameRecord, Status};
 use crate::core::template::Template;
 use crate::core::validate::{Fragment, NameRequest};
-use crate::core::vault::{self, Secret, VaultConfig, Written};
+use crate::core::vault::{self, Record, Secret, VaultConfig, Written};
 
 /// Default and largest page size of a listing.
 pub const DEFAULT_LIMIT: usize = 50;

@@ -2,7 +2,9 @@
 //! their answers mean. No I/O here; the component sends the calls over wasi:http and the
 //! unit tests answer them from a stub.
 
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
 
 /// Where the counters live. The token is not here: only the transport holds it, so no
 /// value built from this type can leak it.
@@ -183,6 +185,21 @@ pub fn write(cfg: &VaultConfig, path: &str, cas: u64, data: Value) -> Call {
 pub struct Secret {
     pub version: u64,
     pub data: Option<serde_json::Map<String, Value>>,
+}
+
+/// A record kept as the data of one secret, written and read back as JSON.
+pub trait Record: Serialize + DeserializeOwned {
+    /// What the record is, for the message when one in Vault cannot be read.
+    const WHAT: &'static str;
+
+    fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("a record serialises")
+    }
+
+    fn from_data(data: &Map<String, Value>) -> Result<Self, String> {
+        serde_json::from_value(Value::Object(data.clone()))
+            .map_err(|e| format!("{} in Vault is not readable: {e}", Self::WHAT))
+    }
 }
 
 /// What went wrong talking to Vault, in words that never include the token.
