@@ -1,6 +1,7 @@
 //! The Vault / OpenBao KV v2 protocol, as data: the calls an allocation makes and what
-//! their answers mean. No I/O here; the component sends the calls over wasi:http and the
-//! unit tests answer them from a stub.
+//! their answers mean. No I/O here; the component sends the calls over wasi:http
+//! (`spin::outbound`), the host's benchmark over its own client, and the unit tests
+//! answer them from a stub (`core::testing`).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -59,7 +59,7 @@ async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let (status, headers, body) = response::finish(serve(req).await);
     if status >= 500 {
-        // The detail is built without secrets (see `vault`), so it is safe to log.
+        // The detail is built without secrets (see `core::vault`), so it is safe to log.
         eprintln!("hostnaming: {} {}", status, body["detail"]);
     }
     let fields: Vec<(String, Vec<u8>)> = headers
