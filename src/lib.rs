@@ -8,8 +8,8 @@
 //!   [`core::allocate::Env`], so all of it compiles and is unit-tested natively.
 //! - [`api`]: the HTTP API over the core: routes, request parsing, answer bodies, who may
 //!   call, problem documents and the OpenAPI document. Also free of I/O, so the native host
-//!   builds its own problem documents with it.
-//! - `spin` (wasm32 only): the Spin adapter. Settings from Spin variables, the wasi:http
+//!   can build its own problem documents with it.
+//! - `spin` (wasm32 only): the Spin adapter. Configuration from Spin variables, the wasi:http
 //!   Vault client, one handler per route behind the `wasi:http` export, and the typed
 //!   `hostnaming:naming/allocator` export.
 
