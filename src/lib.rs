@@ -1,25 +1,27 @@
 //! hostnaming: hostnames that are unique across an estate, forever.
 //!
-//! The pure pieces (validation, the KV v2 protocol, retry policy, the allocation loop,
-//! error mapping) compile and are unit-tested natively. `component` (wasm32 only) wires
-//! them to Spin: the `wasi:http` handler, the typed `hostnaming:naming/allocator` export,
-//! Spin variables and outbound HTTP.
+//! The crate has three rooms:
+//!
+//! - [`core`]: the service itself, with no I/O. Validation, name templates, the allocation
+//!   loop, idempotency keys, the name registry, record reads and listings, the Vault KV v2
+//!   protocol as data, failover between Vault nodes, retry policy. Vault is reached through
+//!   [`core::allocate::Env`], so all of it compiles and is unit-tested natively.
+//! - [`api`]: the HTTP API over the core: routes, request parsing, answer bodies, who may
+//!   call, problem documents and the OpenAPI document. Also free of I/O, so the native host
+//!   can build its own problem documents with it.
+//! - `spin` (wasm32 only): the Spin adapter. Configuration from Spin variables, the wasi:http
+//!   Vault client, one handler per route behind the `wasi:http` export, and the typed
+//!   `hostnaming:naming/allocator` export.
 
-pub mod allocate;
-pub mod auth;
-pub mod error;
-pub mod failover;
-pub mod idempotency;
-pub mod names;
-pub mod problem;
-pub mod registry;
-pub mod request;
-pub mod retry;
-pub mod routes;
-pub mod template;
-pub mod time;
-pub mod validate;
-pub mod vault;
+pub mod api;
+pub mod core;
 
 #[cfg(target_arch = "wasm32")]
-mod component;
+mod spin;
+
+// The paths from before the rooms, for the crates that still name them (host/, tests/,
+// fuzz/); they go once those crates use the paths above.
+#[doc(hidden)]
+pub use crate::api::{auth, request, routes};
+#[doc(hidden)]
+pub use crate::core::{allocate, idempotency, names, registry, template, validate, vault};

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::validate::NameRequest;
+use crate::core::validate::NameRequest;
 
 pub const DEFAULT: &str = "{application}-{role}-{environment}-vm{counter}";
 

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::error::NamingError;
-use crate::validate::{FieldError, MAX_LABEL};
+use crate::core::error::NamingError;
+use crate::core::validate::{FieldError, MAX_LABEL};
 
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_SECS: u32 = 1;
@@ -39,7 +39,7 @@ impl From<NamingError> for ApiError {
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
-        Self::Naming(NamingError::InvalidInput(e))
+        Self::Naming(e.into())
     }
 }
 
@@ -53,7 +53,9 @@ pub struct Problem {
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
-fn doc(kind: &str, title: &str, status: u16, detail: String) -> Value {
+/// A problem document of type `urn:hostnaming:problem:{kind}`, for this module's answers
+/// and for any other part of the service (the host) that answers on its own.
+pub fn document(kind: &str, title: &str, status: u16, detail: String) -> Value {
     json!({
         "type": format!("urn:hostnaming:problem:{kind}"),
         "title": title,
@@ -69,7 +71,7 @@ impl ApiError {
             Self::NotFound { path } => (
                 404,
                 vec![],
-                doc(
+                document(
                     "not-found",
                     "Not Found",
                     404,
@@ -79,7 +81,7 @@ impl ApiError {
             Self::MethodNotAllowed { allow } => (
                 405,
                 vec![("allow", allow.to_string())],
-                doc(
+                document(
                     "method-not-allowed",
                     "Method Not Allowed",
                     405,
@@ -89,7 +91,7 @@ impl ApiError {
             Self::PayloadTooLarge { limit } => (
                 413,
                 vec![],
-                doc(
+                document(
                     "payload-too-large",
                     "Payload Too Large",
                     413,
@@ -99,25 +101,25 @@ impl ApiError {
             Self::Unauthenticated { detail, challenge } => (
                 401,
                 vec![("www-authenticate", challenge.clone())],
-                doc("unauthenticated", "Unauthenticated", 401, detail.clone()),
+                document("unauthenticated", "Unauthenticated", 401, detail.clone()),
             ),
             Self::Forbidden(detail) => (
                 403,
                 vec![],
-                doc("forbidden", "Forbidden", 403, detail.clone()),
+                document("forbidden", "Forbidden", 403, detail.clone()),
             ),
             Self::MalformedJson(detail) => (
                 400,
                 vec![],
-                doc("malformed-body", "Malformed Body", 400, detail.clone()),
+                document("malformed-body", "Malformed Body", 400, detail.clone()),
             ),
             Self::Naming(NamingError::InvalidInput(e)) => {
-                let mut body = doc("invalid-field", "Invalid Field", 400, e.to_string());
+                let mut body = document("invalid-field", "Invalid Field", 400, e.to_string());
                 body["field"] = json!(e.field);
                 (400, vec![], body)
             }
             Self::Naming(NamingError::NameTooLong { length }) => {
-                let mut body = doc(
+                let mut body = document(
                     "name-too-long",
                     "Name Too Long",
                     400,
@@ -132,12 +134,12 @@ impl ApiError {
             Self::Naming(NamingError::VaultUnavailable(m)) => (
                 503,
                 retry(),
-                doc("vault-unavailable", "Vault Unavailable", 503, m.clone()),
+                document("vault-unavailable", "Vault Unavailable", 503, m.clone()),
             ),
             Self::Naming(NamingError::VaultDenied(m)) => (
                 503,
                 retry(),
-                doc("vault-denied", "Vault Refused The Service", 503, m.clone()),
+                document("vault-denied", "Vault Refused The Service", 503, m.clone()),
             ),
             Self::Naming(NamingError::ContentionExhausted { attempts }) => (
                 503,
@@ -147,7 +149,7 @@ impl ApiError {
                     vec![("hostnaming-conflicts", attempts.to_string())],
                 ]
                 .concat(),
-                doc(
+                document(
                     "contention",
                     "Too Much Contention",
                     503,
@@ -160,7 +162,7 @@ impl ApiError {
             Self::Naming(NamingError::IdempotencyMismatch) => (
                 422,
                 vec![],
-                doc(
+                document(
                     "idempotency-key-reused",
                     "Idempotency Key Reused",
                     422,
@@ -170,7 +172,7 @@ impl ApiError {
             Self::Naming(NamingError::InFlight) => (
                 409,
                 retry(),
-                doc(
+                document(
                     "idempotency-key-in-flight",
                     "Request In Flight",
                     409,
@@ -180,7 +182,7 @@ impl ApiError {
             Self::Naming(NamingError::NotFound(hostname)) => (
                 404,
                 vec![],
-                doc(
+                document(
                     "name-not-found",
                     "Name Not Found",
                     404,
@@ -190,7 +192,7 @@ impl ApiError {
             Self::Naming(NamingError::Misconfigured(m)) => (
                 500,
                 vec![],
-                doc("misconfigured", "Service Misconfigured", 500, m.clone()),
+                document("misconfigured", "Service Misconfigured", 500, m.clone()),
             ),
         };
         Problem {

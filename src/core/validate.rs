@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::template::Template;
+use crate::core::template::Template;
 
 /// The longest DNS label (RFC 1035 section 2.3.4).
 pub const MAX_LABEL: usize = 63;

@@ -1,7 +1,7 @@
 //! The one error type of an allocation, shared by the typed WIT export and the HTTP API.
 
-use crate::validate::FieldError;
-use crate::vault::Fault;
+use crate::core::validate::FieldError;
+use crate::core::vault::Fault;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NamingError {

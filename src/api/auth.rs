@@ -4,6 +4,9 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::api::problem::ApiError;
+use crate::core::error::NamingError;
+
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -54,6 +57,75 @@ impl Mode {
             )),
         }
     }
+}
+
+/// Whose token talks to Vault for an admitted request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VaultToken {
+    /// The service's own (`vault_token`).
+    Service,
+    /// The caller's own `X-Vault-Token`, passed through: Vault's refusals are then the
+    /// caller's, not the service's.
+    Caller(String),
+}
+
+impl Mode {
+    /// Checks a request's credentials for `scope` and says whose token goes to Vault.
+    /// `header` gives a request header's value by its lowercase name; only the headers
+    /// the mode uses are asked for.
+    pub fn admit(
+        &self,
+        scope: Scope,
+        header: impl Fn(&str) -> Option<String>,
+    ) -> Result<VaultToken, ApiError> {
+        match self {
+            Self::Tokens(tokens) => {
+                let challenge = r#"Bearer realm="hostnaming""#;
+                match tokens.authorize(header("authorization").as_deref(), scope) {
+                    Ok(()) => Ok(VaultToken::Service),
+                    Err(Denied::Missing) => Err(ApiError::Unauthenticated {
+                        detail: "send an API token as `Authorization: Bearer <token>`".into(),
+                        challenge: challenge.into(),
+                    }),
+                    Err(Denied::Unknown) => Err(ApiError::Unauthenticated {
+                        detail: "the bearer token is not one this service knows".into(),
+                        challenge: format!(r#"{challenge}, error="invalid_token""#),
+                    }),
+                    Err(Denied::Lacks(scope)) => Err(ApiError::Forbidden(format!(
+                        "this token lacks the `{}` scope",
+                        scope.name()
+                    ))),
+                }
+            }
+            Self::VaultPassThrough => match header("x-vault-token") {
+                Some(token) if header_safe(&token) => Ok(VaultToken::Caller(token)),
+                _ => Err(ApiError::Unauthenticated {
+                    detail: "send your Vault token as `X-Vault-Token`".into(),
+                    challenge: r#"X-Vault-Token realm="hostnaming""#.into(),
+                }),
+            },
+        }
+    }
+}
+
+impl VaultToken {
+    /// How a failure reads to the caller: Vault refusing a caller's own token is a 403
+    /// about `what` they asked for; refusing the service's token stays a 503 (an
+    /// operator's problem).
+    pub fn refusal(&self, what: &str) -> impl Fn(NamingError) -> ApiError + '_ {
+        let what = what.to_string();
+        move |e| match e {
+            NamingError::VaultDenied(_) if matches!(self, Self::Caller(_)) => {
+                ApiError::Forbidden(format!("Vault refused your token for {what}"))
+            }
+            other => other.into(),
+        }
+    }
+}
+
+/// A token as an HTTP header value: visible ASCII only, so it cannot smuggle headers.
+pub fn header_safe(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// The configured tokens: each a SHA-256 hash and its scopes.
@@ -234,6 +306,52 @@ mod tests {
         assert!(e.contains("\"write\""), "{e}");
         assert!(Mode::parse("ldap", "").unwrap_err().contains("auth_mode"));
         assert_eq!(Mode::parse("vault", "").unwrap(), Mode::VaultPassThrough);
+    }
+
+    #[test]
+    fn a_passed_through_vault_token_must_be_a_safe_header_value_and_owns_vaults_refusals() {
+        let mode = Mode::VaultPassThrough;
+        let with = |token: &'static str| {
+            move |name: &str| (name == "x-vault-token").then(|| token.to_string())
+        };
+        assert_eq!(
+            mode.admit(Scope::Read, with("hvs.abc")),
+            Ok(VaultToken::Caller("hvs.abc".into()))
+        );
+        for bad in ["", "hvs abc", "hvs\nx-evil: 1"] {
+            let refused = mode.admit(Scope::Read, with(bad)).unwrap_err();
+            assert_eq!(refused.problem().status, 401, "{bad:?}");
+        }
+        let denied = || NamingError::VaultDenied("no".into());
+        let caller = VaultToken::Caller("hvs.abc".into());
+        assert_eq!(caller.refusal("name 'x'")(denied()).problem().status, 403);
+        assert_eq!(
+            VaultToken::Service.refusal("name 'x'")(denied())
+                .problem()
+                .status,
+            503
+        );
+    }
+
+    #[test]
+    fn a_bearer_token_is_answered_with_the_challenge_for_what_went_wrong() {
+        let bearer = |value: &'static str| {
+            move |name: &str| (name == "authorization").then(|| value.to_string())
+        };
+        let mode = Mode::Tokens(tokens());
+        assert_eq!(
+            mode.admit(Scope::Read, bearer("Bearer hn_alpha")),
+            Ok(VaultToken::Service)
+        );
+        let challenge = |e: ApiError| e.problem().headers[0].1.clone();
+        let unknown = mode
+            .admit(Scope::Read, bearer("Bearer hn_gamma"))
+            .unwrap_err();
+        assert!(challenge(unknown).ends_with(r#"error="invalid_token""#));
+        let lacking = mode
+            .admit(Scope::Admin, bearer("Bearer hn_alpha"))
+            .unwrap_err();
+        assert_eq!(lacking.problem().status, 403);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use crate::vault::Reply;
+use crate::core::vault::Reply;
 
 /// Whether the outcome of one call says nothing about the data, only that this node could
 /// not serve it: no answer at all (refused, reset, timed out), sealed or leaderless (503),
@@ -112,7 +112,7 @@ impl Nodes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocate::tests::block_on;
+    use crate::core::testing::block_on;
 
     fn reply(status: u16, body: &str) -> Result<Reply, String> {
         Ok(Reply {

@@ -3,9 +3,9 @@
 //! `status = released`), which is what stops them from ever being issued again.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::validate::{FieldError, MAX_LABEL};
+use crate::core::validate::{FieldError, MAX_LABEL};
+use crate::core::vault::Record;
 
 /// Where a name's record lives in the mount.
 pub fn path(hostname: &str) -> String {
@@ -35,16 +35,11 @@ pub struct NameRecord {
     pub released_at: Option<String>,
 }
 
+impl Record for NameRecord {
+    const WHAT: &'static str = "a name record";
+}
+
 impl NameRecord {
-    pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).expect("a record serialises")
-    }
-
-    pub fn from_data(data: &serde_json::Map<String, Value>) -> Result<Self, String> {
-        serde_json::from_value(Value::Object(data.clone()))
-            .map_err(|e| format!("a name record in Vault is not readable: {e}"))
-    }
-
     pub fn is_of(&self, application: &str, role: &str, environment: &str) -> bool {
         self.application == application && self.role == role && self.environment == environment
     }

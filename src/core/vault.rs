@@ -1,15 +1,18 @@
 //! The Vault / OpenBao KV v2 protocol, as data: the calls an allocation makes and what
-//! their answers mean. No I/O here; the component sends the calls over wasi:http and the
-//! unit tests answer them from a stub.
+//! their answers mean. No I/O here; the component sends the calls over wasi:http
+//! (`spin::outbound`), the host's benchmark over its own client, and the unit tests
+//! answer them from a stub (`core::testing`).
 
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
 
 /// Where the counters live. The token is not here: only the transport holds it, so no
 /// value built from this type can leak it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultConfig {
     /// `scheme://host:port` of each node, without a trailing slash, in the order they are
-    /// tried: one for a single server, several for a cluster (see [`crate::failover`]).
+    /// tried: one for a single server, several for a cluster (see [`crate::core::failover`]).
     pub nodes: Vec<String>,
     /// The KV v2 mount, `hostnaming` unless configured otherwise.
     pub mount: String,
@@ -185,6 +188,21 @@ pub struct Secret {
     pub data: Option<serde_json::Map<String, Value>>,
 }
 
+/// A record kept as the data of one secret, written and read back as JSON.
+pub trait Record: Serialize + DeserializeOwned {
+    /// What the record is, for the message when one in Vault cannot be read.
+    const WHAT: &'static str;
+
+    fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("a record serialises")
+    }
+
+    fn from_data(data: &Map<String, Value>) -> Result<Self, String> {
+        serde_json::from_value(Value::Object(data.clone()))
+            .map_err(|e| format!("{} in Vault is not readable: {e}", Self::WHAT))
+    }
+}
+
 /// What went wrong talking to Vault, in words that never include the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
@@ -286,7 +304,7 @@ pub fn parse_read(cfg: &VaultConfig, what: &str, reply: &Reply) -> Result<Secret
     }
 }
 
-/// Interprets the answer to [`write`].
+/// Interprets the answer to [`write()`].
 pub fn parse_write(cfg: &VaultConfig, what: &str, reply: &Reply) -> Result<Written, Fault> {
     match reply.status {
         200 | 204 => {

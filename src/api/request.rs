@@ -1,13 +1,16 @@
-//! Turning an HTTP body into a [`NameRequest`], naming the field at fault.
+//! Turning an HTTP request into what the core takes, naming the field at fault: a
+//! `POST /generate-name` body into a [`NameRequest`] and a count, a `GET /names` query
+//! string into a [`ListQuery`].
 //!
 //! The body is parsed as a generic JSON value first so that a missing field, a field of
 //! the wrong type and an unknown field each get their own message instead of serde's.
 
 use serde_json::Value;
 
-use crate::allocate::MAX_COUNT;
-use crate::problem::ApiError;
-use crate::validate::{FieldError, NameRequest};
+use crate::api::problem::ApiError;
+use crate::core::allocate::check_count;
+use crate::core::names::{parse_cursor, ListQuery, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::core::validate::{FieldError, Fragment, NameRequest};
 
 /// Bodies above this are refused with 413 before parsing.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -68,23 +71,89 @@ pub fn parse_generate(body: &[u8]) -> Result<(NameRequest, u32), ApiError> {
     let request = NameRequest::parse(values[0], values[1], values[2])?;
     let count = match map.get("count") {
         None => 1,
-        Some(v) => v
-            .as_u64()
-            .filter(|n| (1..=u64::from(MAX_COUNT)).contains(n))
-            .ok_or_else(|| {
-                FieldError::new(
-                    "count",
-                    format!("must be a whole number from 1 to {MAX_COUNT}"),
-                )
-            })? as u32,
+        Some(v) => check_count(v.as_u64())?,
     };
     Ok((request, count))
+}
+
+/// Percent-decodes one query-string component, `+` as a space; a `%` not followed by two
+/// hex digits stays as it is.
+fn decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses a `GET /names` query string
+/// (`application=..&role=..&environment=..&limit=..&cursor=..`), naming the parameter at
+/// fault.
+pub fn parse_list_query(query: &str) -> Result<ListQuery, FieldError> {
+    let mut application = None;
+    let (mut role, mut environment, mut limit, mut after) = (None, None, DEFAULT_LIMIT, None);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (decode(k), decode(v));
+        match k.as_str() {
+            "application" => application = Some(Fragment::parse("application", &v)?),
+            "role" => role = Some(Fragment::parse("role", &v)?),
+            "environment" => environment = Some(Fragment::parse("environment", &v)?),
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| {
+                        FieldError::new(
+                            "limit",
+                            format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                        )
+                    })?
+            }
+            "cursor" => {
+                after = Some(parse_cursor(&v).ok_or_else(|| {
+                    FieldError::new("cursor", "is not a cursor this service returned")
+                })?);
+            }
+            other => {
+                return Err(FieldError::new(
+                    other,
+                    "is not a filter; use application, role, environment, limit, cursor",
+                ))
+            }
+        }
+    }
+    let application = application.ok_or_else(|| FieldError::new("application", "is required"))?;
+    Ok(ListQuery {
+        application,
+        role,
+        environment,
+        limit,
+        after,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::NamingError;
+    use crate::core::error::NamingError;
 
     fn field_of(body: &str) -> (String, String) {
         match parse_generate(body.as_bytes()) {
@@ -99,7 +168,7 @@ mod tests {
             parse_generate(br#"{"application":"web","role":"app","environment":"prod"}"#).unwrap();
         assert_eq!(
             (
-                r.hostname(&crate::template::Template::default(), 1)
+                r.hostname(&crate::core::template::Template::default(), 1)
                     .unwrap()
                     .as_str(),
                 count
@@ -162,6 +231,50 @@ mod tests {
         assert_eq!(
             parse_generate(&body),
             Err(ApiError::PayloadTooLarge { limit: MAX_BODY })
+        );
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        assert_eq!(parse_list_query("role=x").unwrap_err().field, "application");
+        assert_eq!(
+            parse_list_query("application=web&limit=0")
+                .unwrap_err()
+                .field,
+            "limit"
+        );
+        assert_eq!(
+            parse_list_query("application=web&limit=101")
+                .unwrap_err()
+                .field,
+            "limit"
+        );
+        assert_eq!(
+            parse_list_query("application=web&cursor=zz")
+                .unwrap_err()
+                .field,
+            "cursor"
+        );
+        assert_eq!(
+            parse_list_query("application=Web").unwrap_err().field,
+            "application"
+        );
+        assert_eq!(
+            parse_list_query("application=web&x=1").unwrap_err().field,
+            "x"
+        );
+        assert_eq!(
+            parse_list_query("application=w%65b")
+                .unwrap()
+                .application
+                .as_str(),
+            "web"
+        );
+        assert_eq!(
+            parse_list_query("application=web&cursor=2.web-app-prod-vm2")
+                .unwrap()
+                .after,
+            Some((2, "web-app-prod-vm2".to_string()))
         );
     }
 }

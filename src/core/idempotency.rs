@@ -8,10 +8,10 @@
 //! a key never gets two sets of names.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::validate::{FieldError, NameRequest};
+use crate::core::validate::{FieldError, NameRequest};
+use crate::core::vault::Record;
 
 /// The header's longest accepted value.
 pub const MAX_KEY: usize = 255;
@@ -101,15 +101,8 @@ pub struct KeyRecord {
     pub owner: String,
 }
 
-impl KeyRecord {
-    pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).expect("a record serialises")
-    }
-
-    pub fn from_data(data: &serde_json::Map<String, Value>) -> Result<Self, String> {
-        serde_json::from_value(Value::Object(data.clone()))
-            .map_err(|e| format!("an idempotency record in Vault is not readable: {e}"))
-    }
+impl Record for KeyRecord {
+    const WHAT: &'static str = "an idempotency record";
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@
 //! so its candidates are `{tuple}-vm1 .. vm{counter-1}`, read in number order; numbers
 //! burned by a crash, or names another tuple owns, are skipped.
 
-use crate::allocate::{read, send, write, Env, COUNTER_FIELD};
-use crate::error::NamingError;
-use crate::registry::{self, NameRecord, Status};
-use crate::template::Template;
-use crate::validate::{FieldError, Fragment, NameRequest};
-use crate::vault::{self, Secret, VaultConfig, Written};
+use crate::core::allocate::{read, send, write, Env, COUNTER_FIELD};
+use crate::core::error::NamingError;
+use crate::core::registry::{self, NameRecord, Status};
+use crate::core::template::Template;
+use crate::core::validate::{Fragment, NameRequest};
+use crate::core::vault::{self, Record, Secret, VaultConfig, Written};
 
 /// Default and largest page size of a listing.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -49,7 +49,7 @@ pub async fn release<E: Env>(
             return Ok(record);
         }
         record.status = Status::Released;
-        record.released_at = Some(crate::time::rfc3339(env.unix_millis() / 1000));
+        record.released_at = Some(crate::core::time::rfc3339(env.unix_millis() / 1000));
         let data = record.to_value();
         match write(env, cfg, &path, secret.version, data, "release a name").await? {
             Written::Version(_) => return Ok(record),
@@ -69,83 +69,14 @@ pub struct ListQuery {
     pub after: Option<(u64, String)>,
 }
 
-fn decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-impl ListQuery {
-    /// Parses `application=..&role=..&environment=..&limit=..&cursor=..`.
-    pub fn parse(query: &str) -> Result<Self, FieldError> {
-        let mut application = None;
-        let (mut role, mut environment, mut limit, mut after) = (None, None, DEFAULT_LIMIT, None);
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let (k, v) = (decode(k), decode(v));
-            match k.as_str() {
-                "application" => application = Some(Fragment::parse("application", &v)?),
-                "role" => role = Some(Fragment::parse("role", &v)?),
-                "environment" => environment = Some(Fragment::parse("environment", &v)?),
-                "limit" => {
-                    limit = v
-                        .parse()
-                        .ok()
-                        .filter(|l| (1..=MAX_LIMIT).contains(l))
-                        .ok_or_else(|| {
-                            FieldError::new(
-                                "limit",
-                                format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                            )
-                        })?
-                }
-                "cursor" => {
-                    let parsed = v.split_once('.').and_then(|(n, h)| {
-                        Some((
-                            n.parse().ok()?,
-                            registry::parse_hostname(h).ok()?.to_string(),
-                        ))
-                    });
-                    after = Some(parsed.ok_or_else(|| {
-                        FieldError::new("cursor", "is not a cursor this service returned")
-                    })?);
-                }
-                other => {
-                    return Err(FieldError::new(
-                        other,
-                        "is not a filter; use application, role, environment, limit, cursor",
-                    ))
-                }
-            }
-        }
-        let application =
-            application.ok_or_else(|| FieldError::new("application", "is required"))?;
-        Ok(Self {
-            application,
-            role,
-            environment,
-            limit,
-            after,
-        })
-    }
+/// Where a listing's `next_cursor` continues, if `value` is such a cursor: its
+/// `{number}.{hostname}` names the last record of the page before.
+pub fn parse_cursor(value: &str) -> Option<(u64, String)> {
+    let (number, hostname) = value.split_once('.')?;
+    Some((
+        number.parse().ok()?,
+        registry::parse_hostname(hostname).ok()?.to_string(),
+    ))
 }
 
 /// One page of a listing.
@@ -300,35 +231,20 @@ pub async fn health<E: Env>(env: &mut E, cfg: &VaultConfig) -> Result<(), Naming
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocate::tests::{block_on, StubVault};
-    use crate::allocate::{allocate, Order, Settings};
+    use crate::core::allocate::Settings;
+    use crate::core::testing::{self, block_on, vault_config as cfg, StubVault};
     use serde_json::json;
-
-    fn cfg() -> VaultConfig {
-        VaultConfig::parse("http://vault:8200", "hostnaming").unwrap()
-    }
 
     fn issue(v: &mut StubVault, a: &str, r: &str, e: &str, count: u32) {
         issue_with(v, &Template::default(), (a, r, e), count);
     }
 
-    fn issue_with(
-        v: &mut StubVault,
-        template: &Template,
-        (a, r, e): (&str, &str, &str),
-        count: u32,
-    ) {
-        let request = NameRequest::parse(a, r, e).unwrap();
-        let order = Order {
-            request: &request,
-            count,
-            key: None,
-        };
+    fn issue_with(v: &mut StubVault, template: &Template, tuple: (&str, &str, &str), count: u32) {
         let settings = Settings {
             template: template.clone(),
             ..Settings::default()
         };
-        block_on(allocate(v, &cfg(), &settings, order)).unwrap();
+        testing::allocate(v, &settings, tuple, count, None).unwrap();
     }
 
     #[test]
@@ -344,13 +260,33 @@ mod tests {
             v.store["applications/web/_/prod/counter"].1,
             json!({"counter": 3})
         );
-        let page = block_on(list(&mut v, &cfg(), &t, &query("application=web&role=db"))).unwrap();
-        let got: Vec<_> = page.names.iter().map(|r| r.hostname.as_str()).collect();
-        assert_eq!(got, ["web-prod-02"]);
+        let db = ListQuery {
+            role: fragment("role", "db"),
+            ..query("web")
+        };
+        assert_eq!(listed(&mut v, &t, &db).0, ["web-prod-02"]);
     }
 
-    fn query(q: &str) -> ListQuery {
-        ListQuery::parse(q).unwrap()
+    /// A listing of `application`'s names, as long as they come, from the first.
+    fn query(application: &str) -> ListQuery {
+        ListQuery {
+            application: Fragment::parse("application", application).unwrap(),
+            role: None,
+            environment: None,
+            limit: DEFAULT_LIMIT,
+            after: None,
+        }
+    }
+
+    fn fragment(field: &str, value: &str) -> Option<Fragment> {
+        Some(Fragment::parse(field, value).unwrap())
+    }
+
+    /// The hostnames `query` lists, and the cursor to go on.
+    fn listed(v: &mut StubVault, t: &Template, query: &ListQuery) -> (Vec<String>, Option<String>) {
+        let page = block_on(list(v, &cfg(), t, query)).unwrap();
+        let hostnames = page.names.into_iter().map(|r| r.hostname).collect();
+        (hostnames, page.next_cursor)
     }
 
     #[test]
@@ -359,29 +295,27 @@ mod tests {
         issue(&mut v, "web", "app", "prod", 3);
         issue(&mut v, "web", "db", "prod", 2);
         issue(&mut v, "other", "app", "prod", 1);
-        let page = block_on(list(
-            &mut v,
-            &cfg(),
-            &Template::default(),
-            &query("application=web&limit=3"),
-        ))
-        .unwrap();
-        let got: Vec<_> = page.names.iter().map(|r| r.hostname.as_str()).collect();
+        let t = Template::default();
+        let first = ListQuery {
+            limit: 3,
+            ..query("web")
+        };
+        let (got, cursor) = listed(&mut v, &t, &first);
         assert_eq!(
             got,
             ["web-app-prod-vm1", "web-db-prod-vm1", "web-app-prod-vm2"]
         );
-        let cursor = page.next_cursor.unwrap();
-        let page = block_on(list(
-            &mut v,
-            &cfg(),
-            &Template::default(),
-            &query(&format!("application=web&limit=3&cursor={cursor}")),
-        ))
-        .unwrap();
-        let got: Vec<_> = page.names.iter().map(|r| r.hostname.as_str()).collect();
-        assert_eq!(got, ["web-db-prod-vm2", "web-app-prod-vm3"]);
-        assert_eq!(page.next_cursor, None);
+        let next = ListQuery {
+            after: parse_cursor(&cursor.unwrap()),
+            ..first
+        };
+        assert_eq!(
+            listed(&mut v, &t, &next),
+            (
+                vec!["web-db-prod-vm2".into(), "web-app-prod-vm3".into()],
+                None
+            )
+        );
     }
 
     #[test]
@@ -389,47 +323,13 @@ mod tests {
         let mut v = StubVault::default();
         issue(&mut v, "a-b", "c", "prod", 1); // owns a-b-c-prod-vm1
         issue(&mut v, "a", "b-c", "prod", 1); // so this tuple gets vm2
-        let page = block_on(list(
-            &mut v,
-            &cfg(),
-            &Template::default(),
-            &query("application=a&role=b-c&environment=prod"),
-        ))
-        .unwrap();
-        let got: Vec<_> = page.names.iter().map(|r| r.hostname.as_str()).collect();
+        let narrow = ListQuery {
+            role: fragment("role", "b-c"),
+            environment: fragment("environment", "prod"),
+            ..query("a")
+        };
+        let (got, _) = listed(&mut v, &Template::default(), &narrow);
         assert_eq!(got, ["a-b-c-prod-vm2"]);
-    }
-
-    #[test]
-    fn query_errors_name_the_parameter() {
-        assert_eq!(ListQuery::parse("role=x").unwrap_err().field, "application");
-        assert_eq!(
-            ListQuery::parse("application=web&limit=0")
-                .unwrap_err()
-                .field,
-            "limit"
-        );
-        assert_eq!(
-            ListQuery::parse("application=web&limit=101")
-                .unwrap_err()
-                .field,
-            "limit"
-        );
-        assert_eq!(
-            ListQuery::parse("application=web&cursor=zz")
-                .unwrap_err()
-                .field,
-            "cursor"
-        );
-        assert_eq!(
-            ListQuery::parse("application=Web").unwrap_err().field,
-            "application"
-        );
-        assert_eq!(
-            ListQuery::parse("application=web&x=1").unwrap_err().field,
-            "x"
-        );
-        assert_eq!(query("application=w%65b").application.as_str(), "web");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The HTTP routes, matched in one place so that 404 and 405 (with `Allow`) are decided
 //! the same way for every path, and the OpenAPI test can check the list.
 
-use crate::problem::ApiError;
+use crate::api::problem::ApiError;
 
 /// Every (method, path template) the component serves.
 pub const ROUTES: &[(&str, &str)] = &[

@@ -15,19 +15,31 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::error::NamingError;
-use crate::idempotency::{self, IdempotencyKey, KeyRecord, KeyState, Reserved};
-use crate::registry::{self, NameRecord, Status};
-use crate::retry::RetryPolicy;
-use crate::template::Template;
-use crate::validate::{NameRequest, TooLong};
-use crate::vault::{self, Call, Fault, Reply, Secret, VaultConfig, Written};
+use crate::core::error::NamingError;
+use crate::core::idempotency::{self, IdempotencyKey, KeyRecord, KeyState, Reserved};
+use crate::core::registry::{self, NameRecord, Status};
+use crate::core::retry::RetryPolicy;
+use crate::core::template::Template;
+use crate::core::validate::{FieldError, NameRequest, TooLong};
+use crate::core::vault::{self, Call, Fault, Record, Reply, Secret, VaultConfig, Written};
 
 /// The counter field the proof of concept wrote; kept for compatibility.
 pub const COUNTER_FIELD: &str = "counter";
 
 /// Bulk requests may ask for at most this many names at once.
 pub const MAX_COUNT: u32 = 100;
+
+/// Checks how many names a request asks for: a whole number from 1 to [`MAX_COUNT`]
+/// (`None`: not a whole number at all).
+pub fn check_count(count: Option<u64>) -> Result<u32, FieldError> {
+    match count {
+        Some(n) if (1..=u64::from(MAX_COUNT)).contains(&n) => Ok(n as u32),
+        _ => Err(FieldError::new(
+            "count",
+            format!("must be a whole number from 1 to {MAX_COUNT}"),
+        )),
+    }
+}
 
 /// Everything the algorithm needs from the world, so it runs natively under a stub and in
 /// the component over wasi:http.
@@ -82,30 +94,30 @@ pub struct Order<'a> {
     pub key: Option<&'a IdempotencyKey>,
 }
 
-/// A name that was issued and recorded.
+/// A name that was issued and recorded (the WIT `issued-name`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Allocation {
+pub struct IssuedName {
     pub hostname: String,
     pub number: u64,
 }
 
-/// The answer to an [`Order`]: its names, and whether they were issued by an earlier
-/// request with the same idempotency key.
+/// The answer to an [`Order`] (the WIT `allocation`): its names, and whether they were
+/// issued by an earlier request with the same idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    pub names: Vec<Allocation>,
+pub struct Allocation {
+    pub names: Vec<IssuedName>,
     pub replayed: bool,
     /// Counter reads that did not end in a won check-and-set: the races this order lost
     /// (or stale reads it skipped). A server can throttle on it.
     pub conflicts: u32,
 }
 
-fn grant(names: &[Reserved], replayed: bool) -> Grant {
-    Grant {
+fn allocation(names: &[Reserved], replayed: bool) -> Allocation {
+    Allocation {
         conflicts: 0,
         names: names
             .iter()
-            .map(|r| Allocation {
+            .map(|r| IssuedName {
                 hostname: r.hostname.clone(),
                 number: r.number,
             })
@@ -152,7 +164,7 @@ pub(crate) async fn write<E: Env>(
 }
 
 fn now(env: &impl Env) -> String {
-    crate::time::rfc3339(env.unix_millis() / 1000)
+    crate::core::time::rfc3339(env.unix_millis() / 1000)
 }
 
 /// Takes `count` consecutive numbers from the tuple's counter.
@@ -305,7 +317,7 @@ pub async fn allocate<E: Env>(
     cfg: &VaultConfig,
     settings: &Settings,
     order: Order<'_>,
-) -> Result<Grant, NamingError> {
+) -> Result<Allocation, NamingError> {
     match order.key {
         None => allocate_unkeyed(env, cfg, settings, order).await,
         Some(key) => allocate_keyed(env, cfg, settings, order, key).await,
@@ -317,7 +329,7 @@ async fn allocate_unkeyed<E: Env>(
     cfg: &VaultConfig,
     settings: &Settings,
     order: Order<'_>,
-) -> Result<Grant, NamingError> {
+) -> Result<Allocation, NamingError> {
     let (mut attempts, mut advances) = (0, 0);
     let mut issued = Vec::new();
     while issued.len() < order.count as usize {
@@ -333,14 +345,15 @@ async fn allocate_unkeyed<E: Env>(
             return Err(NamingError::ContentionExhausted { attempts });
         }
     }
-    Ok(Grant {
+    Ok(Allocation {
         conflicts: attempts - advances,
-        ..grant(&issued, false)
+        ..allocation(&issued, false)
     })
 }
 
-/// Owns the key's record, or learns that it was answered already.
-enum Held {
+/// What taking hold of an idempotency key found: its record, now this request's to finish,
+/// or the names an earlier request was answered with.
+enum KeyHold {
     Owned { version: u64, record: KeyRecord },
     Answered(Vec<Reserved>),
 }
@@ -351,7 +364,7 @@ async fn hold_key<E: Env>(
     settings: &Settings,
     key: &IdempotencyKey,
     fingerprint: &str,
-) -> Result<Held, NamingError> {
+) -> Result<KeyHold, NamingError> {
     let path = key.path();
     let lease_until = |env: &E| env.unix_millis() + settings.lease.as_millis() as u64;
     let owner = format!("{:016x}", env.random());
@@ -377,7 +390,7 @@ async fn hold_key<E: Env>(
         )
         .await?
         {
-            return Ok(Held::Owned { version, record });
+            return Ok(KeyHold::Owned { version, record });
         }
         let what = "read the idempotency key";
         let secret = read_past(env, cfg, policy, &path, cas, what, &mut attempts).await?;
@@ -388,7 +401,7 @@ async fn hold_key<E: Env>(
         let mut record = KeyRecord::from_data(&data).map_err(NamingError::VaultUnavailable)?;
         if record.owner == owner {
             // Our own write, applied by a node that went silent before it answered.
-            return Ok(Held::Owned {
+            return Ok(KeyHold::Owned {
                 version: secret.version,
                 record,
             });
@@ -397,7 +410,7 @@ async fn hold_key<E: Env>(
             return Err(NamingError::IdempotencyMismatch);
         }
         if record.state == KeyState::Done {
-            return Ok(Held::Answered(record.names));
+            return Ok(KeyHold::Answered(record.names));
         }
         if record.lease_until > env.unix_millis() {
             return Err(NamingError::InFlight);
@@ -415,11 +428,11 @@ async fn hold_key<E: Env>(
         )
         .await?
         {
-            Written::Version(version) => return Ok(Held::Owned { version, record }),
+            Written::Version(version) => return Ok(KeyHold::Owned { version, record }),
             Written::CasMismatch => {
                 let lost = secret.version;
                 return match own_write(env, cfg, policy, &path, lost, &record).await? {
-                    Some(version) => Ok(Held::Owned { version, record }),
+                    Some(version) => Ok(KeyHold::Owned { version, record }),
                     None => Err(NamingError::InFlight),
                 };
             }
@@ -454,11 +467,11 @@ async fn allocate_keyed<E: Env>(
     settings: &Settings,
     order: Order<'_>,
     key: &IdempotencyKey,
-) -> Result<Grant, NamingError> {
+) -> Result<Allocation, NamingError> {
     let fingerprint = idempotency::fingerprint(order.request, order.count);
     let (mut version, mut record) = match hold_key(env, cfg, settings, key, &fingerprint).await? {
-        Held::Answered(names) => return Ok(grant(&names, true)),
-        Held::Owned { version, record } => (version, record),
+        KeyHold::Answered(names) => return Ok(allocation(&names, true)),
+        KeyHold::Owned { version, record } => (version, record),
     };
     let path = key.path();
     let (mut attempts, mut advances) = (0, 0);
@@ -516,228 +529,40 @@ async fn allocate_keyed<E: Env>(
         "complete the idempotency key",
     )
     .await?;
-    Ok(Grant {
+    Ok(Allocation {
         conflicts: attempts - advances,
-        ..grant(&claimed, false)
+        ..allocation(&claimed, false)
     })
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::vault::Method;
+    use crate::core::testing::{self, StubVault};
+    use crate::core::vault::Method;
     use serde_json::Value;
-    use std::collections::HashMap;
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
-
-    /// Runs a future that never waits on I/O (the stub answers at once).
-    pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
-        let mut f = pin!(f);
-        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("the stub never waits"),
-        }
-    }
-
-    /// An in-memory KV v2 with real check-and-set semantics, and a scripted rival that
-    /// writes between our read and our write.
-    #[derive(Default)]
-    pub(crate) struct StubVault {
-        pub store: HashMap<String, (u64, Value)>,
-        pub calls: Vec<(Method, String)>,
-        /// How many of our counter writes a rival beats by writing first.
-        pub lose_races: u32,
-        pub down: bool,
-        /// For paths containing each fragment, how many reads answer the version before
-        /// the latest (absent, if the latest is the first), as a lagging standby could.
-        pub stale_reads: Vec<(&'static str, u32)>,
-        previous: HashMap<String, (u64, Value)>,
-        /// How often the allocation reported a stale read.
-        pub stale_reported: u32,
-        /// How often the allocation asked for reads that see every acknowledged write.
-        pub fresh_wanted: u32,
-        pub clock: Duration,
-        pub slept: Vec<Duration>,
-        pub seed: u64,
-        /// How many writes to idempotency records a node applies and then goes silent on,
-        /// so that the request sends them again to the next node (which refuses them: the
-        /// version has moved on).
-        pub silent_key_writes: u32,
-    }
-
-    impl StubVault {
-        fn key(url: &str) -> String {
-            url.split("/data/").nth(1).unwrap().to_string()
-        }
-
-        pub fn put(&mut self, key: &str, data: Value) {
-            let version = self.store.get(key).map_or(0, |(v, _)| *v) + 1;
-            if let Some(old) = self.store.insert(key.to_string(), (version, data)) {
-                self.previous.insert(key.to_string(), old);
-            }
-        }
-
-        pub fn writes(&self) -> usize {
-            self.calls
-                .iter()
-                .filter(|(m, _)| *m == Method::Post)
-                .count()
-        }
-    }
-
-    impl Env for StubVault {
-        async fn send(&mut self, call: Call) -> Result<Reply, String> {
-            if call.method == Method::Post
-                && call.path.contains("/idempotency/")
-                && self.silent_key_writes > 0
-            {
-                let unheard = self.answer(call.clone());
-                if unheard.as_ref().is_ok_and(|r| r.status == 200) {
-                    self.silent_key_writes -= 1;
-                    return self.answer(call);
-                }
-                return unheard;
-            }
-            self.answer(call)
-        }
-        async fn sleep(&mut self, d: Duration) {
-            self.slept.push(d);
-            self.clock += d;
-        }
-        fn elapsed(&self) -> Duration {
-            self.clock
-        }
-        fn random(&mut self) -> u64 {
-            self.seed = self
-                .seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            self.seed >> 11
-        }
-        fn unix_millis(&self) -> u64 {
-            1_795_807_845_000 + self.clock.as_millis() as u64
-        }
-        fn stale_read(&mut self) {
-            self.stale_reported += 1;
-        }
-        async fn read_fresh(&mut self) {
-            self.fresh_wanted += 1;
-        }
-    }
-
-    impl StubVault {
-        fn answer(&mut self, call: Call) -> Result<Reply, String> {
-            self.calls.push((call.method, call.path.clone()));
-            self.clock += Duration::from_millis(1);
-            if self.down {
-                return Err("connection refused".into());
-            }
-            if call.path.contains("?list=true") {
-                let dir = call
-                    .path
-                    .split("/metadata/")
-                    .nth(1)
-                    .unwrap()
-                    .trim_end_matches("?list=true");
-                let mut keys: Vec<String> = self
-                    .store
-                    .keys()
-                    .filter_map(|k| k.strip_prefix(dir))
-                    .map(|rest| match rest.split_once('/') {
-                        Some((d, _)) => format!("{d}/"),
-                        None => rest.to_string(),
-                    })
-                    .collect();
-                keys.sort();
-                keys.dedup();
-                return if keys.is_empty() {
-                    Ok(Reply {
-                        status: 404,
-                        body: b"{\"errors\":[]}".to_vec(),
-                    })
-                } else {
-                    Ok(Reply {
-                        status: 200,
-                        body: json!({"data": {"keys": keys}}).to_string().into_bytes(),
-                    })
-                };
-            }
-            let key = Self::key(&call.path);
-            let mut current = self.store.get(&key).cloned();
-            let lagging = self
-                .stale_reads
-                .iter_mut()
-                .find(|(fragment, n)| key.contains(fragment) && *n > 0);
-            if let (Method::Get, Some((_, n)), Some(_)) = (call.method, lagging, &current) {
-                *n -= 1;
-                current = self.previous.get(&key).cloned();
-            }
-            let reply = |status, body: Value| {
-                Ok(Reply {
-                    status,
-                    body: body.to_string().into_bytes(),
-                })
-            };
-            match call.method {
-                Method::Get => match current {
-                    Some((v, data)) => reply(
-                        200,
-                        json!({"data": {"data": data, "metadata": {"version": v}}}),
-                    ),
-                    None => reply(404, json!({"errors": []})),
-                },
-                Method::Post => {
-                    let body: Value = serde_json::from_slice(&call.body.unwrap()).unwrap();
-                    if key.ends_with("/counter") && self.lose_races > 0 {
-                        self.lose_races -= 1;
-                        let data = current.map(|(_, d)| d).unwrap_or(json!({"counter": 1}));
-                        let n = data["counter"].as_u64().unwrap();
-                        self.put(&key, json!({"counter": n + 1}));
-                    }
-                    let version = self.store.get(&key).map_or(0, |(v, _)| *v);
-                    if body["options"]["cas"].as_u64() != Some(version) {
-                        return reply(
-                            400,
-                            json!({"errors": ["check-and-set parameter did not match the current version"]}),
-                        );
-                    }
-                    self.put(&key, body["data"].clone());
-                    reply(200, json!({"data": {"version": version + 1}}))
-                }
-            }
-        }
-    }
-
-    fn cfg() -> VaultConfig {
-        VaultConfig::parse("http://vault:8200", "hostnaming").unwrap()
-    }
 
     fn order(
         vault: &mut StubVault,
-        (a, r, e): (&str, &str, &str),
+        tuple: (&str, &str, &str),
         count: u32,
         key: Option<&str>,
-    ) -> Result<Grant, NamingError> {
-        let request = NameRequest::parse(a, r, e).unwrap();
-        let key = key.map(|k| IdempotencyKey::parse(k).unwrap());
-        let order = Order {
-            request: &request,
-            count,
-            key: key.as_ref(),
-        };
-        block_on(allocate(vault, &cfg(), &Settings::default(), order))
+    ) -> Result<Allocation, NamingError> {
+        testing::allocate(vault, &Settings::default(), tuple, count, key)
     }
 
-    fn run(vault: &mut StubVault, a: &str, r: &str, e: &str) -> Result<Allocation, NamingError> {
-        let grant = order(vault, (a, r, e), 1, None)?;
-        assert!(!grant.replayed);
-        Ok(grant.names.into_iter().next().unwrap())
+    fn run(vault: &mut StubVault, a: &str, r: &str, e: &str) -> Result<IssuedName, NamingError> {
+        let allocation = order(vault, (a, r, e), 1, None)?;
+        assert!(!allocation.replayed);
+        Ok(allocation.names.into_iter().next().unwrap())
     }
 
-    fn hostnames(g: &Grant) -> Vec<&str> {
-        g.names.iter().map(|n| n.hostname.as_str()).collect()
+    fn hostnames(allocation: &Allocation) -> Vec<&str> {
+        allocation
+            .names
+            .iter()
+            .map(|n| n.hostname.as_str())
+            .collect()
     }
 
     const WEB: (&str, &str, &str) = ("web", "app", "prod");
@@ -745,9 +570,9 @@ pub(crate) mod tests {
     #[test]
     fn a_bulk_order_takes_consecutive_numbers_in_one_counter_advance() {
         let mut v = StubVault::default();
-        let g = order(&mut v, WEB, 3, None).unwrap();
+        let allocation = order(&mut v, WEB, 3, None).unwrap();
         assert_eq!(
-            hostnames(&g),
+            hostnames(&allocation),
             ["web-app-prod-vm1", "web-app-prod-vm2", "web-app-prod-vm3"]
         );
         let counter_writes = v
@@ -837,9 +662,9 @@ pub(crate) mod tests {
             ..StubVault::default()
         };
         pending(&mut v, "k1", 0, json!([]));
-        let grant = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        let allocation = order(&mut v, WEB, 1, Some("k1")).unwrap();
         assert_eq!(v.silent_key_writes, 0, "the takeover went unheard once");
-        assert_eq!(hostnames(&grant), ["web-app-prod-vm1"]);
+        assert_eq!(hostnames(&allocation), ["web-app-prod-vm1"]);
     }
 
     #[test]
@@ -851,14 +676,14 @@ pub(crate) mod tests {
             stale_reads: vec![("idempotency/", 3)],
             ..StubVault::default()
         };
-        let grant = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        let allocation = order(&mut v, WEB, 1, Some("k1")).unwrap();
         assert_eq!(
             v.stale_reads,
             [("idempotency/", 0)],
             "every stale read was met"
         );
         assert_eq!(v.stale_reported, 3, "each was skipped as stale");
-        assert_eq!(hostnames(&grant), ["web-app-prod-vm1"]);
+        assert_eq!(hostnames(&allocation), ["web-app-prod-vm1"]);
         // Three writes, each sent twice, one counter advance, one claim: no write was
         // repeated on the strength of a stale read.
         assert_eq!(v.writes(), 3 * 2 + 2);
@@ -876,9 +701,13 @@ pub(crate) mod tests {
         }));
         // The name's record exists, but the first read comes from a node without it.
         v.stale_reads = vec![("names/", 1)];
-        let g = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        let allocation = order(&mut v, WEB, 1, Some("k1")).unwrap();
         assert_eq!(v.stale_reported, 1);
-        assert_eq!(hostnames(&g), ["web-app-prod-vm7"], "not a fresh number");
+        assert_eq!(
+            hostnames(&allocation),
+            ["web-app-prod-vm7"],
+            "not a fresh number"
+        );
     }
 
     #[test]
@@ -924,13 +753,16 @@ pub(crate) mod tests {
         let mut v = died_holding_vm7(json!({
             "application": "web", "role": "app", "environment": "prod", "idempotency_key": "k1"
         }));
-        let g = order(&mut v, WEB, 1, Some("k1")).unwrap();
-        assert_eq!(hostnames(&g), ["web-app-prod-vm7"]);
+        let allocation = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(hostnames(&allocation), ["web-app-prod-vm7"]);
         assert_eq!(
             v.store["applications/web/app/prod/counter"].1,
             json!({"counter": 8})
         );
-        assert_eq!(order(&mut v, WEB, 1, Some("k1")).unwrap().names, g.names);
+        assert_eq!(
+            order(&mut v, WEB, 1, Some("k1")).unwrap().names,
+            allocation.names
+        );
     }
 
     #[test]
@@ -938,8 +770,8 @@ pub(crate) mod tests {
         let mut v = died_holding_vm7(json!({
             "application": "web-app", "role": "prod", "environment": "vm7", "idempotency_key": null
         }));
-        let g = order(&mut v, WEB, 1, Some("k1")).unwrap();
-        assert_eq!(hostnames(&g), ["web-app-prod-vm8"]);
+        let allocation = order(&mut v, WEB, 1, Some("k1")).unwrap();
+        assert_eq!(hostnames(&allocation), ["web-app-prod-vm8"]);
     }
 
     #[test]
@@ -948,7 +780,7 @@ pub(crate) mod tests {
         let a = run(&mut v, "web", "app", "prod").unwrap();
         assert_eq!(
             a,
-            Allocation {
+            IssuedName {
                 hostname: "web-app-prod-vm1".into(),
                 number: 1
             }
@@ -991,9 +823,9 @@ pub(crate) mod tests {
         let mut v = StubVault::default();
         assert_eq!(order(&mut v, WEB, 1, None).unwrap().conflicts, 0);
         v.lose_races = 2;
-        let g = order(&mut v, WEB, 1, None).unwrap();
-        assert_eq!(g.conflicts, 2);
-        assert_eq!(g.names[0].number, 4, "the rival took 2 and 3");
+        let allocation = order(&mut v, WEB, 1, None).unwrap();
+        assert_eq!(allocation.conflicts, 2);
+        assert_eq!(allocation.names[0].number, 4, "the rival took 2 and 3");
     }
 
     #[test]
@@ -1002,9 +834,9 @@ pub(crate) mod tests {
             lose_races: 1,
             ..Default::default()
         };
-        let g = order(&mut v, WEB, 2, Some("k-conflicts")).unwrap();
-        assert_eq!(g.conflicts, 1);
-        assert_eq!(g.names.len(), 2);
+        let allocation = order(&mut v, WEB, 2, Some("k-conflicts")).unwrap();
+        assert_eq!(allocation.conflicts, 1);
+        assert_eq!(allocation.names.len(), 2);
     }
 
     #[test]

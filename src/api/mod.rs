@@ -1,0 +1,12 @@
+//! The HTTP API over [`crate::core`]: which routes exist, how a request is read, who may
+//! call, and how every failure becomes a problem document. No I/O here either: the Spin
+//! adapter moves the bytes, and the native host uses [`problem`] for its own answers.
+
+pub mod auth;
+pub mod problem;
+pub mod request;
+pub mod response;
+pub mod routes;
+
+/// The OpenAPI 3.1 description of every route.
+pub const OPENAPI: &str = include_str!("openapi.json");

@@ -1,0 +1,127 @@
+//! What a successful request is answered with, one function per route, and the last step
+//! every answer takes: a failure becomes its problem document, and each answer gets its
+//! content type. The bodies here are the ones the OpenAPI document describes.
+
+use serde_json::{json, Value};
+
+use crate::api::problem::{self, ApiError};
+use crate::api::OPENAPI;
+use crate::core::allocate::Allocation;
+use crate::core::names::Page;
+use crate::core::registry::NameRecord;
+use crate::core::validate::NameRequest;
+use crate::core::vault::Record;
+
+/// An answer: status, extra headers, JSON body.
+pub type Answer = (u16, Vec<(&'static str, String)>, Value);
+
+fn ok(body: Value) -> Answer {
+    (200, vec![], body)
+}
+
+/// `POST /generate-name`: the names issued for `request`, the first one also on its own.
+/// `Hostnaming-Conflicts` counts the races the allocation lost, which the host's
+/// admission throttles on.
+pub fn generated(request: &NameRequest, allocation: &Allocation) -> Answer {
+    let first = &allocation.names[0];
+    let mut headers = vec![("hostnaming-conflicts", allocation.conflicts.to_string())];
+    if allocation.replayed {
+        headers.push(("idempotent-replayed", "true".to_string()));
+    }
+    let body = json!({
+        "hostname": first.hostname,
+        "number": first.number,
+        "hostnames": allocation.names.iter().map(|n| &n.hostname).collect::<Vec<_>>(),
+        "numbers": allocation.names.iter().map(|n| n.number).collect::<Vec<_>>(),
+        "application": request.application.as_str(),
+        "role": request.role.as_str(),
+        "environment": request.environment.as_str(),
+        "replayed": allocation.replayed,
+    });
+    (200, headers, body)
+}
+
+/// `GET /names`: one page of a listing.
+pub fn listing(page: &Page) -> Answer {
+    ok(json!({
+        "names": page.names.iter().map(NameRecord::to_value).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
+    }))
+}
+
+/// `GET` and `DELETE /names/{hostname}`: the name's record as it now stands.
+pub fn record(record: &NameRecord) -> Answer {
+    ok(record.to_value())
+}
+
+/// `GET /healthz`: Vault and its mount are usable.
+pub fn healthy(mount: &str) -> Answer {
+    ok(json!({"status": "ok", "mount": mount}))
+}
+
+/// `GET /openapi.json`.
+pub fn openapi() -> Answer {
+    let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON");
+    ok(doc)
+}
+
+/// The answer as sent: a failure as its problem document, and the content type of either.
+pub fn finish(outcome: Result<Answer, ApiError>) -> Answer {
+    let (status, mut headers, body) = match outcome {
+        Ok(answer) => answer,
+        Err(e) => {
+            let p = e.problem();
+            (p.status, p.headers, p.body)
+        }
+    };
+    let content_type = if status < 400 {
+        "application/json"
+    } else {
+        problem::CONTENT_TYPE
+    };
+    headers.push(("content-type", content_type.to_string()));
+    (status, headers, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::allocate::IssuedName;
+
+    #[test]
+    fn a_replayed_allocation_says_so_in_a_header_and_the_body() {
+        let request = NameRequest::parse("web", "app", "prod").unwrap();
+        let names = (7..9)
+            .map(|number| IssuedName {
+                hostname: format!("web-app-prod-vm{number}"),
+                number,
+            })
+            .collect();
+        let allocation = Allocation {
+            names,
+            replayed: true,
+            conflicts: 0,
+        };
+        let (status, headers, body) = generated(&request, &allocation);
+        assert_eq!(status, 200);
+        assert!(headers.contains(&("idempotent-replayed", "true".into())));
+        assert_eq!(
+            (&body["hostname"], &body["numbers"], &body["replayed"]),
+            (&json!("web-app-prod-vm7"), &json!([7, 8]), &json!(true))
+        );
+    }
+
+    #[test]
+    fn successes_are_json_and_failures_problem_json() {
+        let content_type = |answer: Answer| answer.1.last().unwrap().1.clone();
+        assert_eq!(content_type(finish(Ok(healthy("m")))), "application/json");
+        let failure = finish(Err(ApiError::NotFound { path: "/x".into() }));
+        assert_eq!(failure.0, 404);
+        assert_eq!(content_type(failure), problem::CONTENT_TYPE);
+    }
+
+    #[test]
+    fn the_openapi_document_parses() {
+        assert_eq!(openapi().2["openapi"], "3.1.0");
+    }
+}

@@ -1,0 +1,77 @@
+//! The Spin adapter, built for wasm32 only: the component's two exports, both thin layers
+//! over [`crate::core`] and [`crate::api`]. A fresh instance serves each request, so the
+//! configuration is read from Spin variables on every call ([`settings`]); Vault is reached
+//! with wasi:http outbound requests ([`outbound`]).
+//!
+//! - `handle` is the `wasi:http` export (spin-sdk's `#[http_component]`): it matches the
+//!   route, runs its handler ([`handlers`]) and writes the answer or problem document.
+//! - [`export`] is the typed `hostnaming:naming/allocator` export.
+
+mod export;
+mod handlers;
+mod outbound;
+mod settings;
+
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+
+use crate::api::problem::ApiError;
+use crate::api::response::{self, Answer};
+use crate::api::routes::{self, Route};
+use crate::core::allocate::{self, Allocation, Order};
+use crate::core::error::NamingError;
+use crate::spin::outbound::SpinEnv;
+use crate::spin::settings::Config;
+
+/// The one allocation path behind both the typed export and HTTP.
+async fn generate(
+    config: &Config,
+    env: &mut SpinEnv,
+    order: Order<'_>,
+) -> Result<Allocation, NamingError> {
+    order.request.check_fits(&config.allocation.template)?;
+    allocate::allocate(env, &config.vault, &config.allocation, order).await
+}
+
+/// Matches the route and runs its handler. The OpenAPI document is served without
+/// reading the configuration, so it answers even when a variable is wrong.
+async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
+    let path_and_query = req.path_with_query().unwrap_or_default();
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query.as_str(), ""));
+    let method = req.method().to_string();
+    let route = routes::route(&method, path)?;
+    if route == Route::OpenApi {
+        return Ok(response::openapi());
+    }
+    let config = Config::load()?;
+    match route {
+        Route::OpenApi => unreachable!("answered above"),
+        Route::Healthz => handlers::health(&config).await,
+        Route::Generate => handlers::generate(&config, req).await,
+        Route::ListNames => handlers::list_names(&config, &req, query).await,
+        Route::GetName(hostname) => handlers::get_name(&config, &req, hostname).await,
+        Route::ReleaseName(hostname) => handlers::release_name(&config, &req, hostname).await,
+    }
+}
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    let (status, headers, body) = response::finish(serve(req).await);
+    if status >= 500 {
+        // The detail is built without secrets (see `core::vault`), so it is safe to log.
+        eprintln!("hostnaming: {} {}", status, body["detail"]);
+    }
+    let fields: Vec<(String, Vec<u8>)> = headers
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into_bytes()))
+        .collect();
+    let response = OutgoingResponse::new(Fields::from_list(&fields).expect("static header names"));
+    response.set_status_code(status).expect("valid status");
+    if let Err(e) = out
+        .set_with_body(response, body.to_string().into_bytes())
+        .await
+    {
+        eprintln!("hostnaming: writing the response failed: {e}");
+    }
+}
