@@ -23,7 +23,7 @@ ensure_bao() {
     export BAO_BIN
 }
 
-# The OpenAPI tests validate src/openapi.json (openapi-spec-validator) and fuzz the served
+# The OpenAPI tests validate src/api/openapi.json (openapi-spec-validator) and fuzz the served
 # API against it (schemathesis).
 ensure_python_tools() {
     if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then

@@ -18,10 +18,3 @@ pub mod core;
 
 #[cfg(target_arch = "wasm32")]
 mod spin;
-
-// The paths from before the rooms, for the crates that still name them (host/, tests/,
-// fuzz/); they go once those crates use the paths above.
-#[doc(hidden)]
-pub use crate::api::{auth, request, routes};
-#[doc(hidden)]
-pub use crate::core::{allocate, idempotency, names, registry, template, validate, vault};

@@ -1,6 +1,6 @@
 //! `hostnaming-bench bench`: allocation throughput and latency of the service (HTTP, host,
 //! wasm, Vault) beside its ceiling, a native loop making exactly the same Vault calls (the
-//! same `hostnaming::allocate` code over a native HTTP client), at the same concurrency and
+//! same `hostnaming::core::allocate` code over a native HTTP client), at the same concurrency and
 //! tuples, in the same run. Ratios within one run are what to compare: absolute numbers on
 //! a shared machine drift.
 
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hostnaming::vault::VaultConfig;
+use hostnaming::core::vault::VaultConfig;
 use hostnaming_host::Manifest;
 
 use crate::load::{load_service, stats, Load, Samples};

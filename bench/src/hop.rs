@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use hostnaming::validate::NameRequest;
-use hostnaming::vault::VaultConfig;
+use hostnaming::core::validate::Tuple;
+use hostnaming::core::vault::VaultConfig;
 use hostnaming_host::admission::CONFLICTS_HEADER;
 use http_body_util::{BodyExt, Full};
 use serde_json::json;
@@ -92,7 +92,7 @@ async fn hop_answer(
         return respond(400, String::new());
     };
     let field = |name: &str| fields[name].as_str().unwrap_or_default();
-    let Ok(request) = NameRequest::parse(field("application"), field("role"), field("environment"))
+    let Ok(request) = Tuple::parse(field("application"), field("role"), field("environment"))
     else {
         return respond(400, String::new());
     };

@@ -1,4 +1,4 @@
-//! The ceiling: the component's own allocation code (`hostnaming::allocate`) run natively
+//! The ceiling: the component's own allocation code (`hostnaming::core::allocate`) run natively
 //! over a pooled HTTP client, making exactly the Vault calls the component makes, with no
 //! HTTP server, no host and no wasm in front.
 
@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hostnaming::allocate::{self, Env, Order, Settings};
-use hostnaming::validate::NameRequest;
-use hostnaming::vault::{Call, Method, Reply, VaultConfig};
+use hostnaming::core::allocate::{self, Env, NameRequest, Settings};
+use hostnaming::core::validate::Tuple;
+use hostnaming::core::vault::{Call, Method, Reply, VaultConfig};
 use http_body_util::{BodyExt, Full};
 
 use crate::load::{client, drive, tuple_app, HttpClient, Issued, Load, Samples, ENVIRONMENT, ROLE};
@@ -78,10 +78,10 @@ impl Env for NativeEnv {
 pub async fn allocate_natively(
     env: &mut NativeEnv,
     vault: &VaultConfig,
-    request: &NameRequest,
+    request: &Tuple,
 ) -> std::result::Result<Issued, String> {
-    let order = Order {
-        request,
+    let order = NameRequest {
+        tuple: request,
         count: 1,
         key: None,
     };
@@ -118,7 +118,7 @@ pub async fn load_native(
         let mut env = native_env(&http, &vault, &token, seeds.fetch_add(1, Ordering::Relaxed));
         let (vault, app) = (vault.clone(), tuple_app(&run, tuple));
         async move {
-            let request = NameRequest::parse(&app, ROLE, ENVIRONMENT).map_err(|e| e.to_string())?;
+            let request = Tuple::parse(&app, ROLE, ENVIRONMENT).map_err(|e| e.to_string())?;
             allocate_natively(&mut env, &vault, &request).await
         }
     })

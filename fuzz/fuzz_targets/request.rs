@@ -3,12 +3,12 @@
 //! something the service can safely turn into Vault paths and hostnames.
 #![no_main]
 
-use hostnaming::idempotency::IdempotencyKey;
-use hostnaming::names::ListQuery;
-use hostnaming::registry::parse_hostname;
-use hostnaming::request::parse_generate;
-use hostnaming::routes::route;
-use hostnaming::template::Template;
+use hostnaming::core::idempotency::IdempotencyKey;
+use hostnaming::api::request::parse_list_query;
+use hostnaming::core::registry::parse_hostname;
+use hostnaming::api::request::parse_generate;
+use hostnaming::api::routes::route;
+use hostnaming::core::template::Template;
 use libfuzzer_sys::fuzz_target;
 
 fn is_label(s: &str) -> bool {
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let text = String::from_utf8_lossy(data);
-    if let Ok(q) = ListQuery::parse(&text) {
+    if let Ok(q) = parse_list_query(&text) {
         assert!((1..=100).contains(&q.limit));
         assert!(is_label(q.application.as_str()));
     }

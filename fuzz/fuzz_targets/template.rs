@@ -3,8 +3,8 @@
 //! whatever the counter.
 #![no_main]
 
-use hostnaming::template::Template;
-use hostnaming::validate::NameRequest;
+use hostnaming::core::template::Template;
+use hostnaming::core::validate::Tuple;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: (&str, u64)| {
@@ -12,7 +12,7 @@ fuzz_target!(|data: (&str, u64)| {
     let Ok(template) = Template::parse(source) else {
         return;
     };
-    let request = NameRequest::parse("web", "a-1", "prod").expect("valid");
+    let request = Tuple::parse("web", "a-1", "prod").expect("valid");
     for n in [0, 1, 9, 10, number, u64::MAX] {
         let name = template.render(&request, n);
         assert!(name.starts_with(|c: char| c.is_ascii_lowercase()), "{source:?} -> {name}");

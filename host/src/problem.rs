@@ -1,11 +1,10 @@
 //! The host's own answers (no route, no turn to run, component failure) as problem+json,
-//! in the component crate's format: [`hostnaming::problem`] builds the documents the
+//! in the component crate's format: [`hostnaming::api::problem`] builds the documents the
 //! component sends, and this module only adds the ones only a host can give.
 
 use bytes::Bytes;
-use hostnaming::problem::{ApiError, Problem, CONTENT_TYPE, RETRY_AFTER_SECS};
+use hostnaming::api::problem::{document, ApiError, Problem, CONTENT_TYPE, RETRY_AFTER_SECS};
 use http_body_util::{BodyExt, Full};
-use serde_json::json;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// No route of the manifest matches `path`.
@@ -35,18 +34,13 @@ pub fn component_failed() -> Problem {
     )
 }
 
-/// A problem no [`ApiError`] stands for, in the same document shape. A stand-in for a
-/// public constructor in [`hostnaming::problem`], which keeps its own private.
+/// A problem no [`ApiError`] stands for (only a host meets it), as the component crate
+/// writes its documents.
 fn host_problem(kind: &str, title: &str, status: u16, detail: &str) -> Problem {
     Problem {
         status,
         headers: Vec::new(),
-        body: json!({
-            "type": format!("urn:hostnaming:problem:{kind}"),
-            "title": title,
-            "status": status,
-            "detail": detail,
-        }),
+        body: document(kind, title, status, detail.to_string()),
     }
 }
 

@@ -24,8 +24,8 @@ use crate::admission::{Admission, Permit, CONFLICTS_HEADER};
 use crate::manifest::Manifest;
 use crate::outbound::{InstanceOutbound, Outbound};
 use crate::problem;
-use hostnaming::auth;
-use hostnaming::template::Template;
+use hostnaming::api::auth;
+use hostnaming::core::template::Template;
 
 /// Bindings for our own world: the typed allocator export and the Spin variables import.
 pub mod bindings {
@@ -445,7 +445,7 @@ pub fn check_settings(manifest: &Manifest) -> Result<()> {
 /// failing every request.
 pub fn check_vault_reachable(manifest: &Manifest) -> Result<()> {
     let var = |name: &str| manifest.variables.get(name).map(String::as_str);
-    let vault = hostnaming::vault::VaultConfig::parse(
+    let vault = hostnaming::core::vault::VaultConfig::parse(
         var("vault_addr").unwrap_or_default(),
         var("vault_mount").unwrap_or("hostnaming"),
     )

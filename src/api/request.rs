@@ -1,5 +1,5 @@
 //! Turning an HTTP request into what the core takes, naming the field at fault: a
-//! `POST /generate-name` body into a [`NameRequest`] and a count, a `GET /names` query
+//! `POST /generate-name` body into a [`Tuple`] and a count, a `GET /names` query
 //! string into a [`ListQuery`].
 //!
 //! The body is parsed as a generic JSON value first so that a missing field, a field of
@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::api::problem::ApiError;
 use crate::core::allocate::check_count;
 use crate::core::names::{parse_cursor, ListQuery, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::core::validate::{FieldError, Fragment, NameRequest};
+use crate::core::validate::{FieldError, Fragment, Tuple};
 
 /// Bodies above this are refused with 413 before parsing.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -31,7 +31,7 @@ fn kind(v: &Value) -> &'static str {
 
 /// Parses and validates a `POST /generate-name` body: the tuple and how many names
 /// (`count`, 1 to 100, default 1).
-pub fn parse_generate(body: &[u8]) -> Result<(NameRequest, u32), ApiError> {
+pub fn parse_generate(body: &[u8]) -> Result<(Tuple, u32), ApiError> {
     if body.len() > MAX_BODY {
         return Err(ApiError::PayloadTooLarge { limit: MAX_BODY });
     }
@@ -68,7 +68,7 @@ pub fn parse_generate(body: &[u8]) -> Result<(NameRequest, u32), ApiError> {
             }
         };
     }
-    let request = NameRequest::parse(values[0], values[1], values[2])?;
+    let request = Tuple::parse(values[0], values[1], values[2])?;
     let count = match map.get("count") {
         None => 1,
         Some(v) => check_count(v.as_u64())?,

@@ -9,7 +9,7 @@ use crate::api::OPENAPI;
 use crate::core::allocate::Allocation;
 use crate::core::names::Page;
 use crate::core::registry::NameRecord;
-use crate::core::validate::NameRequest;
+use crate::core::validate::Tuple;
 use crate::core::vault::Record;
 
 /// An answer: status, extra headers, JSON body.
@@ -22,7 +22,7 @@ fn ok(body: Value) -> Answer {
 /// `POST /generate-name`: the names issued for `request`, the first one also on its own.
 /// `Hostnaming-Conflicts` counts the races the allocation lost, which the host's
 /// admission throttles on.
-pub fn generated(request: &NameRequest, allocation: &Allocation) -> Answer {
+pub fn generated(request: &Tuple, allocation: &Allocation) -> Answer {
     let first = &allocation.names[0];
     let mut headers = vec![("hostnaming-conflicts", allocation.conflicts.to_string())];
     if allocation.replayed {
@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn a_replayed_allocation_says_so_in_a_header_and_the_body() {
-        let request = NameRequest::parse("web", "app", "prod").unwrap();
+        let request = Tuple::parse("web", "app", "prod").unwrap();
         let names = (7..9)
             .map(|number| IssuedName {
                 hostname: format!("web-app-prod-vm{number}"),

@@ -20,7 +20,7 @@ use crate::core::idempotency::{self, IdempotencyKey, KeyRecord, KeyState, Reserv
 use crate::core::registry::{self, NameRecord, Status};
 use crate::core::retry::RetryPolicy;
 use crate::core::template::Template;
-use crate::core::validate::{FieldError, NameRequest, TooLong};
+use crate::core::validate::{FieldError, TooLong, Tuple};
 use crate::core::vault::{self, Call, Fault, Record, Reply, Secret, VaultConfig, Written};
 
 /// The counter field the proof of concept wrote; kept for compatibility.
@@ -86,10 +86,11 @@ impl Default for Settings {
     }
 }
 
-/// What a caller asked for.
+/// What a caller asked for (the WIT `name-request`): a tuple, how many names, and an
+/// optional idempotency key.
 #[derive(Debug, Clone, Copy)]
-pub struct Order<'a> {
-    pub request: &'a NameRequest,
+pub struct NameRequest<'a> {
+    pub tuple: &'a Tuple,
     pub count: u32,
     pub key: Option<&'a IdempotencyKey>,
 }
@@ -101,7 +102,7 @@ pub struct IssuedName {
     pub number: u64,
 }
 
-/// The answer to an [`Order`] (the WIT `allocation`): its names, and whether they were
+/// The answer to an [`NameRequest`] (the WIT `allocation`): its names, and whether they were
 /// issued by an earlier request with the same idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allocation {
@@ -172,7 +173,7 @@ async fn advance<E: Env>(
     env: &mut E,
     cfg: &VaultConfig,
     settings: &Settings,
-    request: &NameRequest,
+    request: &Tuple,
     count: u32,
     attempts: &mut u32,
 ) -> Result<Vec<Reserved>, NamingError> {
@@ -278,7 +279,7 @@ async fn claim<E: Env>(
     env: &mut E,
     cfg: &VaultConfig,
     policy: &RetryPolicy,
-    request: &NameRequest,
+    request: &Tuple,
     name: &Reserved,
     key: Option<&IdempotencyKey>,
 ) -> Result<bool, NamingError> {
@@ -316,7 +317,7 @@ pub async fn allocate<E: Env>(
     env: &mut E,
     cfg: &VaultConfig,
     settings: &Settings,
-    order: Order<'_>,
+    order: NameRequest<'_>,
 ) -> Result<Allocation, NamingError> {
     match order.key {
         None => allocate_unkeyed(env, cfg, settings, order).await,
@@ -328,16 +329,16 @@ async fn allocate_unkeyed<E: Env>(
     env: &mut E,
     cfg: &VaultConfig,
     settings: &Settings,
-    order: Order<'_>,
+    order: NameRequest<'_>,
 ) -> Result<Allocation, NamingError> {
     let (mut attempts, mut advances) = (0, 0);
     let mut issued = Vec::new();
     while issued.len() < order.count as usize {
         let missing = order.count - issued.len() as u32;
-        let batch = advance(env, cfg, settings, order.request, missing, &mut attempts).await?;
+        let batch = advance(env, cfg, settings, order.tuple, missing, &mut attempts).await?;
         advances += 1;
         for name in batch {
-            if claim(env, cfg, &settings.retry, order.request, &name, None).await? {
+            if claim(env, cfg, &settings.retry, order.tuple, &name, None).await? {
                 issued.push(name);
             }
         }
@@ -465,10 +466,10 @@ async fn allocate_keyed<E: Env>(
     env: &mut E,
     cfg: &VaultConfig,
     settings: &Settings,
-    order: Order<'_>,
+    order: NameRequest<'_>,
     key: &IdempotencyKey,
 ) -> Result<Allocation, NamingError> {
-    let fingerprint = idempotency::fingerprint(order.request, order.count);
+    let fingerprint = idempotency::fingerprint(order.tuple, order.count);
     let (mut version, mut record) = match hold_key(env, cfg, settings, key, &fingerprint).await? {
         KeyHold::Answered(names) => return Ok(allocation(&names, true)),
         KeyHold::Owned { version, record } => (version, record),
@@ -479,7 +480,7 @@ async fn allocate_keyed<E: Env>(
     let mut to_claim = std::mem::take(&mut record.names);
     loop {
         for name in to_claim.drain(..) {
-            if claim(env, cfg, &settings.retry, order.request, &name, Some(key)).await? {
+            if claim(env, cfg, &settings.retry, order.tuple, &name, Some(key)).await? {
                 claimed.push(name);
             }
         }
@@ -490,7 +491,7 @@ async fn allocate_keyed<E: Env>(
             return Err(NamingError::ContentionExhausted { attempts });
         }
         let missing = order.count - claimed.len() as u32;
-        to_claim = advance(env, cfg, settings, order.request, missing, &mut attempts).await?;
+        to_claim = advance(env, cfg, settings, order.tuple, missing, &mut attempts).await?;
         advances += 1;
         // The reservation is recorded before any of it is claimed, so whoever takes the
         // key over after a crash claims these same names rather than new ones.
@@ -619,7 +620,7 @@ mod tests {
         let k = IdempotencyKey::parse(key).unwrap();
         let record = json!({
             "key": key,
-            "fingerprint": idempotency::fingerprint(&NameRequest::parse("web", "app", "prod").unwrap(), 1),
+            "fingerprint": idempotency::fingerprint(&Tuple::parse("web", "app", "prod").unwrap(), 1),
             "state": "pending", "lease_until": lease_until, "names": names,
             "created_at": "2026-11-27T19:30:45Z",
         });

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::core::validate::{FieldError, NameRequest};
+use crate::core::validate::{FieldError, Tuple};
 use crate::core::vault::Record;
 
 /// The header's longest accepted value.
@@ -59,7 +59,7 @@ impl IdempotencyKey {
 }
 
 /// Identifies a payload: the same key with another payload is refused (422).
-pub fn fingerprint(request: &NameRequest, count: u32) -> String {
+pub fn fingerprint(request: &Tuple, count: u32) -> String {
     let canonical = format!(
         "{}\n{}\n{}\n{count}",
         request.application.as_str(),
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn the_fingerprint_changes_with_any_field_or_the_count() {
-        let r = |a: &str| NameRequest::parse(a, "app", "prod").unwrap();
+        let r = |a: &str| Tuple::parse(a, "app", "prod").unwrap();
         assert_eq!(fingerprint(&r("web"), 1), fingerprint(&r("web"), 1));
         assert_ne!(fingerprint(&r("web"), 1), fingerprint(&r("db"), 1));
         assert_ne!(fingerprint(&r("web"), 1), fingerprint(&r("web"), 2));

@@ -8,7 +8,7 @@ use crate::core::allocate::{read, send, write, Env, COUNTER_FIELD};
 use crate::core::error::NamingError;
 use crate::core::registry::{self, NameRecord, Status};
 use crate::core::template::Template;
-use crate::core::validate::{Fragment, NameRequest};
+use crate::core::validate::{Fragment, Tuple};
 use crate::core::vault::{self, Record, Secret, VaultConfig, Written};
 
 /// Default and largest page size of a listing.
@@ -141,7 +141,7 @@ pub async fn list<E: Env>(
     let unused = template.unused();
     let uses = |f: &str| !unused.contains(&f);
     let app_dir = if uses("application") { app } else { "_" };
-    let mut candidates: Vec<(u64, String, NameRequest)> = Vec::new();
+    let mut candidates: Vec<(u64, String, Tuple)> = Vec::new();
     let roles_dir = format!("applications/{app_dir}/");
     for role in field_dirs(env, cfg, &roles_dir, uses("role"), &query.role).await? {
         let envs_dir = format!("applications/{app_dir}/{role}/");
@@ -157,8 +157,7 @@ pub async fn list<E: Env>(
                     v.to_string()
                 }
             };
-            let Ok(tuple) = NameRequest::parse(app, &stand_in(&role), &stand_in(&environment))
-            else {
+            let Ok(tuple) = Tuple::parse(app, &stand_in(&role), &stand_in(&environment)) else {
                 continue; // not a tuple this service writes
             };
             let path = template.counter_path(&tuple);
@@ -179,7 +178,7 @@ pub async fn list<E: Env>(
         Some((n, h)) => candidates.partition_point(|c| (c.0, &c.1) <= (*n, h)),
         None => 0,
     };
-    let wanted = |r: &NameRecord, number: u64, tuple: &NameRequest| {
+    let wanted = |r: &NameRecord, number: u64, tuple: &Tuple| {
         r.number == number
             && r.application == app
             && query.role.as_ref().is_none_or(|f| r.role == f.as_str())

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::core::validate::NameRequest;
+use crate::core::validate::Tuple;
 
 pub const DEFAULT: &str = "{application}-{role}-{environment}-vm{counter}";
 
@@ -29,7 +29,7 @@ impl Field {
         }
     }
 
-    fn of(self, request: &NameRequest) -> &str {
+    fn of(self, request: &Tuple) -> &str {
         match self {
             Self::Application => request.application.as_str(),
             Self::Role => request.role.as_str(),
@@ -205,7 +205,7 @@ impl Template {
     }
 
     /// The name for `request` and `number`, whatever its length.
-    pub fn render(&self, request: &NameRequest, number: u64) -> String {
+    pub fn render(&self, request: &Tuple, number: u64) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -219,7 +219,7 @@ impl Template {
 
     /// Where the counter for `request` lives: one per combination of the fields the
     /// template uses; a field it does not use is `_` in the path (never a valid field).
-    pub fn counter_path(&self, request: &NameRequest) -> String {
+    pub fn counter_path(&self, request: &Tuple) -> String {
         let segment = |f: Field| {
             if self.uses(f) {
                 f.of(request).to_string()
@@ -249,8 +249,8 @@ impl Template {
 mod tests {
     use super::*;
 
-    fn req() -> NameRequest {
-        NameRequest::parse("web", "app", "prod").unwrap()
+    fn req() -> Tuple {
+        Tuple::parse("web", "app", "prod").unwrap()
     }
 
     fn err(t: &str) -> TemplateError {

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::core::allocate::{self, Allocation, Env, Order, Settings};
+use crate::core::allocate::{self, Allocation, Env, NameRequest, Settings};
 use crate::core::error::NamingError;
 use crate::core::idempotency::IdempotencyKey;
-use crate::core::validate::NameRequest;
+use crate::core::validate::Tuple;
 use crate::core::vault::{Call, Method, Reply, VaultConfig};
 
 /// Runs a future that never waits on I/O (the stub answers at once).
@@ -208,10 +208,10 @@ pub fn allocate(
     count: u32,
     key: Option<&str>,
 ) -> Result<Allocation, NamingError> {
-    let request = NameRequest::parse(application, role, environment).unwrap();
+    let request = Tuple::parse(application, role, environment).unwrap();
     let key = key.map(|k| IdempotencyKey::parse(k).unwrap());
-    let order = Order {
-        request: &request,
+    let order = NameRequest {
+        tuple: &request,
         count,
         key: key.as_ref(),
     };

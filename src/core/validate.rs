@@ -77,9 +77,10 @@ impl Fragment {
     }
 }
 
-/// A validated request: the tuple a counter belongs to.
+/// The validated (application, role, environment) of a request: the tuple a counter
+/// belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NameRequest {
+pub struct Tuple {
     pub application: Fragment,
     pub role: Fragment,
     pub environment: Fragment,
@@ -91,7 +92,7 @@ pub struct TooLong {
     pub length: usize,
 }
 
-impl NameRequest {
+impl Tuple {
     /// Validates the three fields in request order, reporting the first one at fault.
     pub fn parse(application: &str, role: &str, environment: &str) -> Result<Self, FieldError> {
         Ok(Self {
@@ -185,13 +186,13 @@ mod tests {
 
     #[test]
     fn the_first_invalid_field_in_request_order_is_reported() {
-        let e = NameRequest::parse("web", "BAD", "").unwrap_err();
+        let e = Tuple::parse("web", "BAD", "").unwrap_err();
         assert_eq!(e.field, "role");
     }
 
     #[test]
     fn the_hostname_has_the_proof_of_concept_format() {
-        let r = NameRequest::parse("web", "app", "prod").unwrap();
+        let r = Tuple::parse("web", "app", "prod").unwrap();
         assert_eq!(
             r.hostname(&Template::default(), 7).unwrap(),
             "web-app-prod-vm7"
@@ -202,18 +203,18 @@ mod tests {
     fn a_tuple_whose_shortest_name_exceeds_a_label_is_rejected() {
         // 20 + 1 + 20 + 1 + 18 + "-vm1" = 64
         let t = Template::default();
-        let e = NameRequest::parse(&"a".repeat(20), &"b".repeat(20), &"c".repeat(18))
+        let e = Tuple::parse(&"a".repeat(20), &"b".repeat(20), &"c".repeat(18))
             .unwrap()
             .check_fits(&t)
             .unwrap_err();
         assert!(e.reason.contains("64 characters"), "{}", e.reason);
-        let fits = NameRequest::parse(&"a".repeat(20), &"b".repeat(20), &"c".repeat(17)).unwrap();
+        let fits = Tuple::parse(&"a".repeat(20), &"b".repeat(20), &"c".repeat(17)).unwrap();
         assert!(fits.check_fits(&t).is_ok());
     }
 
     #[test]
     fn a_number_that_grows_the_name_past_63_characters_is_refused() {
-        let r = NameRequest::parse(&"a".repeat(20), &"b".repeat(20), &"c".repeat(17)).unwrap();
+        let r = Tuple::parse(&"a".repeat(20), &"b".repeat(20), &"c".repeat(17)).unwrap();
         let t = Template::default();
         assert!(r.hostname(&t, 9).is_ok());
         assert_eq!(r.hostname(&t, 10), Err(TooLong { length: 64 }));

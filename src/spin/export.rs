@@ -1,10 +1,10 @@
 //! The typed `hostnaming:naming/allocator` export: the WIT `generate` over the same
 //! allocation as `POST /generate-name`, with the core's types converted to the WIT's.
 
-use crate::core::allocate::{check_count, Allocation, Order};
+use crate::core::allocate::{check_count, Allocation, NameRequest};
 use crate::core::error::NamingError;
 use crate::core::idempotency::IdempotencyKey;
-use crate::core::validate::NameRequest;
+use crate::core::validate::Tuple;
 use crate::spin::settings::Config;
 
 wit_bindgen::generate!({
@@ -22,16 +22,15 @@ struct Component;
 impl wit::Guest for Component {
     fn generate(request: wit::NameRequest) -> Result<wit::Allocation, wit::NamingError> {
         let result = (|| {
-            let tuple =
-                NameRequest::parse(&request.application, &request.role, &request.environment)?;
+            let tuple = Tuple::parse(&request.application, &request.role, &request.environment)?;
             let count = check_count(Some(u64::from(request.count)))?;
             let key = request
                 .idempotency_key
                 .as_deref()
                 .map(IdempotencyKey::parse)
                 .transpose()?;
-            let order = Order {
-                request: &tuple,
+            let order = NameRequest {
+                tuple: &tuple,
                 count,
                 key: key.as_ref(),
             };

@@ -9,7 +9,7 @@ use crate::api::auth::{Scope, VaultToken};
 use crate::api::problem::ApiError;
 use crate::api::request::{self, MAX_BODY};
 use crate::api::response::{self, Answer};
-use crate::core::allocate::Order;
+use crate::core::allocate::NameRequest;
 use crate::core::error::NamingError;
 use crate::core::idempotency::IdempotencyKey;
 use crate::core::names;
@@ -33,8 +33,8 @@ pub(super) async fn generate(config: &Config, req: IncomingRequest) -> Result<An
         .transpose()?;
     let body = read_body(req).await?;
     let (request, count) = request::parse_generate(&body)?;
-    let order = Order {
-        request: &request,
+    let order = NameRequest {
+        tuple: &request,
         count,
         key: key.as_ref(),
     };

@@ -17,7 +17,7 @@ use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam
 use crate::api::problem::ApiError;
 use crate::api::response::{self, Answer};
 use crate::api::routes::{self, Route};
-use crate::core::allocate::{self, Allocation, Order};
+use crate::core::allocate::{self, Allocation, NameRequest};
 use crate::core::error::NamingError;
 use crate::spin::outbound::SpinEnv;
 use crate::spin::settings::Config;
@@ -26,9 +26,9 @@ use crate::spin::settings::Config;
 async fn generate(
     config: &Config,
     env: &mut SpinEnv,
-    order: Order<'_>,
+    order: NameRequest<'_>,
 ) -> Result<Allocation, NamingError> {
-    order.request.check_fits(&config.allocation.template)?;
+    order.tuple.check_fits(&config.allocation.template)?;
     allocate::allocate(env, &config.vault, &config.allocation, order).await
 }
 

@@ -4,7 +4,7 @@
 use hostnaming_testkit as common;
 
 use common::{Bao, Service, MOUNT};
-use hostnaming::auth::token_hash;
+use hostnaming::api::auth::token_hash;
 use serde_json::json;
 
 const ALPHA: &str = "hn_alpha_generate_read_5d1f";

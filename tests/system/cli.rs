@@ -155,12 +155,15 @@ fn the_token_command_prints_a_token_and_its_hash_entry() {
     assert!(token.starts_with("hn_") && token.len() == 51, "{stdout}");
     assert_eq!(
         entry,
-        format!("{}:generate,admin", hostnaming::auth::token_hash(token))
+        format!(
+            "{}:generate,admin",
+            hostnaming::api::auth::token_hash(token)
+        )
     );
-    let tokens = hostnaming::auth::ApiTokens::parse(entry).unwrap();
+    let tokens = hostnaming::api::auth::ApiTokens::parse(entry).unwrap();
     let header = format!("Bearer {token}");
     assert_eq!(
-        tokens.authorize(Some(&header), hostnaming::auth::Scope::Admin),
+        tokens.authorize(Some(&header), hostnaming::api::auth::Scope::Admin),
         Ok(())
     );
 }

@@ -331,7 +331,7 @@ async fn the_openapi_document_is_served_and_lists_every_route() {
     let r = svc.request("GET", "/openapi.json", "").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json["openapi"], "3.1.0");
-    for (method, path) in hostnaming::routes::ROUTES {
+    for (method, path) in hostnaming::api::routes::ROUTES {
         let op = &r.json["paths"][*path][method.to_ascii_lowercase()];
         assert!(
             op.is_object(),
@@ -354,10 +354,10 @@ async fn the_openapi_document_is_served_and_lists_every_route() {
                 .count()
         })
         .sum();
-    assert_eq!(documented, hostnaming::routes::ROUTES.len());
+    assert_eq!(documented, hostnaming::api::routes::ROUTES.len());
     // Every route reaches the component under spin.toml's triggers.
     let manifest = svc.app.manifest();
-    for (_, path) in hostnaming::routes::ROUTES {
+    for (_, path) in hostnaming::api::routes::ROUTES {
         let path = path.replace("{hostname}", "web-app-prod-vm1");
         assert!(
             manifest.route_for(&path).is_some(),
@@ -368,7 +368,7 @@ async fn the_openapi_document_is_served_and_lists_every_route() {
 
 #[test]
 fn the_openapi_document_is_valid_openapi_3_1() {
-    let path = common::workspace().join("src/openapi.json");
+    let path = common::workspace().join("src/api/openapi.json");
     let out = std::process::Command::new("python3")
         .args(["-m", "openapi_spec_validator"])
         .arg(&path)

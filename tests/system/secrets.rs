@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 
 use common::Bao;
-use hostnaming::auth::token_hash;
+use hostnaming::api::auth::token_hash;
 use serde_json::json;
 
 struct Served {

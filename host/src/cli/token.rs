@@ -1,7 +1,7 @@
 //! `hostnaming token`: a new API token, and the `api_tokens` entry that admits it.
 
 use anyhow::{Context, Result};
-use hostnaming::auth;
+use hostnaming::api::auth;
 
 /// Make a new API token and print it with its `api_tokens` entry (the hash).
 #[derive(clap::Args, Debug, Clone)]
