@@ -641,7 +641,7 @@ async fn the_local_exec_example_outputs_the_name_and_releases_it() {
     assert_formatted("local-exec").await;
     let bao = Bao::start().await;
     let svc = Service::start(&bao, &[]).await;
-    let tf = Tf::new("local-exec", &["main.tf"]);
+    let tf = Tf::new("local-exec", &["variables.tf", "main.tf"]);
     let endpoint = format!("-var=endpoint={}", svc.url);
 
     tf.apply(&[&endpoint]).await;
@@ -691,7 +691,7 @@ async fn the_http_example_request_returns_the_same_name_twice() {
 
     let bao = Bao::start().await;
     let svc = Service::start(&bao, &[]).await;
-    let tf = Tf::new("http-data-source", &["request.tf"]);
+    let tf = Tf::new("http-data-source", &["variables.tf", "request.tf"]);
     tf.write(
         "test_outputs.tf",
         "output \"request\" {\n  value     = local.request\n  sensitive = true\n}\n",
