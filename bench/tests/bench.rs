@@ -29,34 +29,44 @@ fn succeeds(cmd: &mut Command) -> String {
     stdout
 }
 
-#[test]
-fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
-    let dir = std::env::temp_dir().join(format!("hostnaming-bench-test-{}", std::process::id()));
+/// Runs `bench` with `args` on the component of `manifest` (a path below this package),
+/// its JSON report in a folder of its own named after `tag`; returns its standard output
+/// and the report.
+fn bench_report(tag: &str, manifest: &str, args: &[&str]) -> (String, serde_json::Value) {
+    let dir = std::env::temp_dir().join(format!("hostnaming-{tag}-test-{}", std::process::id()));
     let json = dir.join("results.json");
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
+    let manifest = format!("{}/{manifest}", env!("CARGO_MANIFEST_DIR"));
     let stdout = succeeds(
         bench()
-            .args([
-                "bench",
-                "--clients",
-                "4",
-                "--requests",
-                "40",
-                "--tuples",
-                "2",
-                "--manifest",
-                manifest,
-                "--hop",
-                "--json",
-            ])
+            .arg("bench")
+            .args(args)
+            .args(["--manifest", &manifest, "--json"])
             .arg(&json),
+    );
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    (stdout, report)
+}
+
+#[test]
+fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
+    let (stdout, report) = bench_report(
+        "bench",
+        "../spin.toml",
+        &[
+            "--clients",
+            "4",
+            "--requests",
+            "40",
+            "--tuples",
+            "2",
+            "--hop",
+        ],
     );
     assert!(
         stdout.contains("ratio") && stdout.contains("host overhead"),
         "{stdout}"
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let row = &report["rows"][0];
     for side in ["service", "ceiling", "hop"] {
         // Three rounds of 14, 13 and 13 requests add up to every allocation.
@@ -93,34 +103,17 @@ fn bench_runs_its_own_openbao_and_service_and_reports_every_allocation() {
     assert!(row["hop_cpu"]["service_ms"].is_number(), "{row}");
     assert!(report["component_bytes"].as_u64().unwrap() > 0);
     assert!(report["host_overhead_p50_us"].as_f64().unwrap() > 0.0);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn bench_loads_the_floor_component_through_the_same_host() {
     // The floor exports only wasi:http, as any Spin component may: the host serves it like
     // the service, and the benchmark reports what it can and says what it cannot.
-    let dir = std::env::temp_dir().join(format!("hostnaming-floor-test-{}", std::process::id()));
-    let json = dir.join("results.json");
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/floor/spin.toml");
-    let stdout = succeeds(
-        bench()
-            .args([
-                "bench",
-                "--clients",
-                "1",
-                "--requests",
-                "12",
-                "--rounds",
-                "2",
-                "--manifest",
-                manifest,
-                "--json",
-            ])
-            .arg(&json),
+    let (stdout, report) = bench_report(
+        "floor",
+        "floor/spin.toml",
+        &["--clients", "1", "--requests", "12", "--rounds", "2"],
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let service = &report["rows"][0]["service"];
     assert_eq!(service["statuses"]["200"], 12, "{service}");
     assert_eq!(service["duplicates"], 0, "{service}");
@@ -133,7 +126,6 @@ fn bench_loads_the_floor_component_through_the_same_host() {
     // Only our own component has the typed export the overhead is measured through.
     assert!(report["host_overhead_p50_us"].is_null(), "{report}");
     assert!(stdout.contains("Vault stubbed) p50 n/a"), "{stdout}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

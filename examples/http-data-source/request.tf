@@ -1,11 +1,6 @@
 # The request, kept apart from main.tf so that it can be evaluated without the http
-# provider (the acceptance tests send exactly this, twice).
-variable "endpoint" {
-  description = "Base URL of the hostnaming service."
-  type        = string
-  default     = "http://127.0.0.1:3000"
-}
-
+# provider (the acceptance tests send exactly this, twice). endpoint, application, role
+# and environment are declared in variables.tf.
 variable "token" {
   description = "Bearer token for the service, if it requires one."
   type        = string
@@ -16,21 +11,6 @@ variable "token" {
 variable "idempotency_key" {
   description = "Names this hostname: unique across everything that uses the service (e.g. \"team/stack/web-1\"). The same key always returns the same name."
   type        = string
-}
-
-variable "application" {
-  type    = string
-  default = "web"
-}
-
-variable "role" {
-  type    = string
-  default = "app"
-}
-
-variable "environment" {
-  type    = string
-  default = "dev"
 }
 
 locals {

@@ -1,26 +1,5 @@
 # One hostname with nothing but Terraform and curl: no provider to install. The answer is
 # written to hostname.json and read back into the `hostname` output; destroy releases it.
-variable "endpoint" {
-  description = "Base URL of the hostnaming service."
-  type        = string
-  default     = "http://127.0.0.1:3000"
-}
-
-variable "application" {
-  type    = string
-  default = "web"
-}
-
-variable "role" {
-  type    = string
-  default = "app"
-}
-
-variable "environment" {
-  type    = string
-  default = "dev"
-}
-
 locals {
   answer = "${path.module}/hostname.json"
 }

@@ -105,7 +105,21 @@ pub fn settings(
     }
 }
 
-fn attribute(
+/// A schema of version 1 whose root block has `description` and `attributes`: the
+/// provider's, the resource's or the data source's.
+pub fn root_schema(description: &str, attributes: HashMap<String, Attribute>) -> Schema {
+    Schema {
+        version: 1,
+        block: Block {
+            description: description.into(),
+            attributes,
+            ..Default::default()
+        },
+    }
+}
+
+/// One attribute of a schema: the provider's, the resource's or the data source's.
+pub fn attribute(
     attr_type: AttributeType,
     constraint: AttributeConstraint,
     description: &str,
@@ -131,27 +145,23 @@ impl Provider for NamingProvider {
     fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
         use AttributeConstraint::Optional;
         use AttributeType::{Number, String};
-        Some(Schema {
-            version: 1,
-            block: Block {
-                description: "Hostnames from the hostnaming service.".into(),
-                attributes: map! {
-                    "endpoint" => attribute(String, Optional,
-                        "Base URL of the service. Default: $HOSTNAMING_URL, else http://127.0.0.1:3000."),
-                    "token" => Attribute {
-                        sensitive: true,
-                        ..attribute(String, Optional,
-                            "Bearer token sent as `Authorization: Bearer`. Default: $HOSTNAMING_TOKEN.")
-                    },
-                    "request_timeout_seconds" => attribute(Number, Optional,
-                        "How long one HTTP request may take. Default: 30."),
-                    "retry_timeout_seconds" => attribute(Number, Optional,
-                        "How long one operation may keep retrying when the service is unreachable, \
-                         busy (409) or unavailable (503). Default: 60."),
+        Some(root_schema(
+            "Hostnames from the hostnaming service.",
+            map! {
+                "endpoint" => attribute(String, Optional,
+                    "Base URL of the service. Default: $HOSTNAMING_URL, else http://127.0.0.1:3000."),
+                "token" => Attribute {
+                    sensitive: true,
+                    ..attribute(String, Optional,
+                        "Bearer token sent as `Authorization: Bearer`. Default: $HOSTNAMING_TOKEN.")
                 },
-                ..Default::default()
+                "request_timeout_seconds" => attribute(Number, Optional,
+                    "How long one HTTP request may take. Default: 30."),
+                "retry_timeout_seconds" => attribute(Number, Optional,
+                    "How long one operation may keep retrying when the service is unreachable, \
+                     busy (409) or unavailable (503). Default: 60."),
             },
-        })
+        ))
     }
 
     async fn validate<'a>(&self, diags: &mut Diagnostics, config: Self::Config<'a>) -> Option<()> {

@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType, Block, Schema};
+use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType, Schema};
 use tf_provider::value::{Value, ValueEmpty};
 use tf_provider::{map, AttributePath, DataSource, Diagnostics};
 
-use crate::provider::Shared;
-use crate::resource::report;
+use crate::provider::{attribute, root_schema, Shared};
+use crate::resource::reported;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -36,12 +36,7 @@ impl RecordDataSource {
 }
 
 fn computed(attr_type: AttributeType, description: &str) -> Attribute {
-    Attribute {
-        attr_type,
-        description: description.into(),
-        constraint: AttributeConstraint::Computed,
-        ..Default::default()
-    }
+    attribute(attr_type, AttributeConstraint::Computed, description)
 }
 
 #[async_trait]
@@ -51,33 +46,23 @@ impl DataSource for RecordDataSource {
 
     fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
         use AttributeType::{Number, String};
-        Some(Schema {
-            version: 1,
-            block: Block {
-                description: "The registry record of a hostname. Fails if the service has \
-                              never issued it."
-                    .into(),
-                attributes: map! {
-                    "hostname" => Attribute {
-                        attr_type: String,
-                        description: "The hostname to look up.".into(),
-                        constraint: AttributeConstraint::Required,
-                        ..Default::default()
-                    },
-                    "id" => computed(String, "The hostname."),
-                    "application" => computed(String, "Application part of the name."),
-                    "role" => computed(String, "Role part of the name."),
-                    "environment" => computed(String, "Environment part of the name."),
-                    "number" => computed(Number, "The counter value the name was made from."),
-                    "status" => computed(String, "\"issued\" or \"released\"."),
-                    "created_at" => computed(String, "When the name was issued (RFC 3339)."),
-                    "released_at" => computed(String, "When it was released, or null."),
-                    "idempotency_key" => computed(String,
-                        "The Idempotency-Key it was allocated with, or null."),
-                },
-                ..Default::default()
+        Some(root_schema(
+            "The registry record of a hostname. Fails if the service has never issued it.",
+            map! {
+                "hostname" => attribute(String, AttributeConstraint::Required,
+                    "The hostname to look up."),
+                "id" => computed(String, "The hostname."),
+                "application" => computed(String, "Application part of the name."),
+                "role" => computed(String, "Role part of the name."),
+                "environment" => computed(String, "Environment part of the name."),
+                "number" => computed(Number, "The counter value the name was made from."),
+                "status" => computed(String, "\"issued\" or \"released\"."),
+                "created_at" => computed(String, "When the name was issued (RFC 3339)."),
+                "released_at" => computed(String, "When it was released, or null."),
+                "idempotency_key" => computed(String,
+                    "The Idempotency-Key it was allocated with, or null."),
             },
-        })
+        ))
     }
 
     async fn read<'a>(
@@ -91,8 +76,8 @@ impl DataSource for RecordDataSource {
             diags.error_short("hostname must be known", AttributePath::new("hostname"));
             return None;
         };
-        match client.get(hostname).await {
-            Ok(Some(record)) => Some(RecordState {
+        match reported(diags, client.get(hostname).await)? {
+            Some(record) => Some(RecordState {
                 hostname: config.hostname.clone(),
                 id: Value::Value(record.hostname),
                 application: Value::Value(record.application),
@@ -104,16 +89,12 @@ impl DataSource for RecordDataSource {
                 released_at: record.released_at.into(),
                 idempotency_key: record.idempotency_key.into(),
             }),
-            Ok(None) => {
+            None => {
                 diags.error(
                     format!("No such name: {hostname}"),
                     format!("{} has never issued {hostname}.", client.endpoint()),
                     AttributePath::new("hostname"),
                 );
-                None
-            }
-            Err(e) => {
-                report(diags, &e);
                 None
             }
         }

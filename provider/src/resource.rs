@@ -5,12 +5,12 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType, Block, Schema};
+use tf_provider::schema::{AttributeConstraint, AttributeType, Schema};
 use tf_provider::value::{Value, ValueEmpty};
 use tf_provider::{map, AttributePath, Diagnostics, RawValue, Resource};
 
 use crate::client::{Client, Error, Record};
-use crate::provider::Shared;
+use crate::provider::{attribute, root_schema, Shared};
 
 /// The inputs whose change means another name: a name is never renamed in place.
 pub const INPUTS: [&str; 3] = ["application", "role", "environment"];
@@ -98,6 +98,11 @@ pub fn report(diags: &mut Diagnostics, error: &Error) {
     }
 }
 
+/// The answer, or None with the API error reported (see [`report`]).
+pub fn reported<T>(diags: &mut Diagnostics, result: Result<T, Error>) -> Option<T> {
+    result.map_err(|e| report(diags, &e)).ok()
+}
+
 pub struct NamingResource {
     shared: Shared,
 }
@@ -136,19 +141,6 @@ impl NamingResource {
     }
 }
 
-fn attribute(
-    attr_type: AttributeType,
-    constraint: AttributeConstraint,
-    description: &str,
-) -> Attribute {
-    Attribute {
-        attr_type,
-        description: description.into(),
-        constraint,
-        ..Default::default()
-    }
-}
-
 fn known(value: &Value<String>) -> Option<&str> {
     match value {
         Value::Value(v) => Some(v.as_str()),
@@ -165,35 +157,31 @@ impl Resource for NamingResource {
     fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
         use AttributeConstraint::{Computed, Optional, Required};
         use AttributeType::String;
-        Some(Schema {
-            // Version 0 is the proof of concept's Go provider (see `upgrade`).
-            version: 1,
-            block: Block {
-                version: 1,
-                description: "A hostname allocated by the hostnaming service and released when \
-                              the resource is destroyed."
-                    .into(),
-                attributes: map! {
-                    "id" => attribute(String, Computed, "The hostname."),
-                    "application" => attribute(String, Required,
-                        "Application part of the name. Changing it allocates a new name."),
-                    "role" => attribute(String, Required,
-                        "Role part of the name. Changing it allocates a new name."),
-                    "environment" => attribute(String, Required,
-                        "Environment part of the name. Changing it allocates a new name."),
-                    "generated_name" => attribute(String, Computed,
-                        "The hostname, e.g. web-app-prod-vm7."),
-                    "idempotency_key" => attribute(String, Optional,
-                        "A key unique to this resource instance across everything that uses \
-                         the service (e.g. \"team/stack/${each.key}\"). With it, an apply that \
-                         is retried after a failure gets back the name the failed one \
-                         allocated instead of a second one. Changing it changes nothing."),
-                    "request_id" => attribute(String, Computed,
-                        "The Idempotency-Key the name was allocated with (empty if none)."),
-                },
-                ..Default::default()
+        // Version 1; version 0 is the proof of concept's Go provider (see `upgrade`).
+        let mut schema = root_schema(
+            "A hostname allocated by the hostnaming service and released when the resource \
+             is destroyed.",
+            map! {
+                "id" => attribute(String, Computed, "The hostname."),
+                "application" => attribute(String, Required,
+                    "Application part of the name. Changing it allocates a new name."),
+                "role" => attribute(String, Required,
+                    "Role part of the name. Changing it allocates a new name."),
+                "environment" => attribute(String, Required,
+                    "Environment part of the name. Changing it allocates a new name."),
+                "generated_name" => attribute(String, Computed,
+                    "The hostname, e.g. web-app-prod-vm7."),
+                "idempotency_key" => attribute(String, Optional,
+                    "A key unique to this resource instance across everything that uses \
+                     the service (e.g. \"team/stack/${each.key}\"). With it, an apply that \
+                     is retried after a failure gets back the name the failed one \
+                     allocated instead of a second one. Changing it changes nothing."),
+                "request_id" => attribute(String, Computed,
+                    "The Idempotency-Key the name was allocated with (empty if none)."),
             },
-        })
+        );
+        schema.block.version = 1;
+        Some(schema)
     }
 
     async fn validate<'a>(&self, diags: &mut Diagnostics, config: Self::State<'a>) -> Option<()> {
@@ -312,18 +300,12 @@ impl Resource for NamingResource {
             return None;
         };
         let user_key = known(&planned_state.idempotency_key);
-        match Self::allocate(&client, [application, role, environment], user_key).await {
-            Ok((hostname, key)) => {
-                planned_state.id = Value::Value(hostname.clone());
-                planned_state.generated_name = Value::Value(hostname);
-                planned_state.request_id = Value::Value(key);
-                Some((planned_state, planned_private_state))
-            }
-            Err(e) => {
-                report(diags, &e);
-                None
-            }
-        }
+        let allocated = Self::allocate(&client, [application, role, environment], user_key).await;
+        let (hostname, key) = reported(diags, allocated)?;
+        planned_state.id = Value::Value(hostname.clone());
+        planned_state.generated_name = Value::Value(hostname);
+        planned_state.request_id = Value::Value(key);
+        Some((planned_state, planned_private_state))
     }
 
     async fn update<'a>(
@@ -371,29 +353,25 @@ impl Resource for NamingResource {
         id: String,
     ) -> Option<(Self::State<'a>, Self::PrivateState<'a>)> {
         let client = self.shared.client(diags)?;
-        match client.get(&id).await {
-            Ok(Some(record)) if !record.is_released() => {
+        match reported(diags, client.get(&id).await)? {
+            Some(record) if !record.is_released() => {
                 let mut state = NamingState::default();
                 state.adopt(&record);
                 state.request_id = Value::Value(record.idempotency_key.unwrap_or_default());
                 Some((state, ValueEmpty::default()))
             }
-            Ok(Some(_)) => {
+            Some(_) => {
                 diags.root_error(
                     format!("Cannot import {id}: it was released"),
                     "A released name is never issued again, so there is nothing to manage.",
                 );
                 None
             }
-            Ok(None) => {
+            None => {
                 diags.root_error(
                     format!("Cannot import {id}: no such name"),
                     format!("{} has no record of {id}.", client.endpoint()),
                 );
-                None
-            }
-            Err(e) => {
-                report(diags, &e);
                 None
             }
         }

@@ -86,6 +86,11 @@ impl Tf {
         }
     }
 
+    /// `examples/provider`'s main.tf, against the service at `url`.
+    fn provider_example(url: &str) -> Tf {
+        Tf::new("provider", &["main.tf"]).env("HOSTNAMING_URL", url)
+    }
+
     fn env(mut self, name: &str, value: &str) -> Tf {
         self.env.push((name.into(), value.into()));
         self
@@ -147,9 +152,11 @@ impl Tf {
     }
 
     async fn apply(&self, extra: &[&str]) -> Run {
-        let mut args = vec!["apply", "-auto-approve", "-input=false", "-no-color"];
-        args.extend_from_slice(extra);
-        self.ok(&args).await
+        self.ok(&unattended("apply", extra)).await
+    }
+
+    async fn destroy(&self, extra: &[&str]) -> Run {
+        self.ok(&unattended("destroy", extra)).await
     }
 
     /// `plan -detailed-exitcode`: 0 no changes, 2 changes.
@@ -174,6 +181,13 @@ impl Tf {
         let run = self.ok(&["state", "list"]).await;
         run.text.lines().map(str::to_string).collect()
     }
+}
+
+/// `terraform {command}` (apply or destroy) with `extra`, asking nothing.
+fn unattended<'a>(command: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![command, "-auto-approve", "-input=false", "-no-color"];
+    args.extend_from_slice(extra);
+    args
 }
 
 fn terraform() -> String {
@@ -237,7 +251,7 @@ async fn the_for_each_configuration_lives_a_whole_life() {
     assert_formatted("provider").await;
     let bao = Bao::start().await;
     let svc = Service::start(&bao, &[]).await;
-    let tf = Tf::new("provider", &["main.tf"]).env("HOSTNAMING_URL", &svc.url);
+    let tf = Tf::provider_example(&svc.url);
 
     tf.apply(&[]).await;
     let first = names(&tf.output("hostnames").await);
@@ -342,8 +356,7 @@ async fn the_for_each_configuration_lives_a_whole_life() {
     ])
     .await;
 
-    tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"])
-        .await;
+    tf.destroy(&[]).await;
     assert!(tf.state_list().await.is_empty());
     for name in second.values() {
         assert_eq!(status(&svc, name).await, "released", "{name}");
@@ -358,47 +371,43 @@ async fn a_service_that_is_down_is_named_and_nothing_is_lost() {
     let svc = Service::start(&bao, &[]).await;
     let dead = svc.url.clone();
     // Only the retry budget changes, so the test need not wait the default minute.
-    let quick = "provider \"naming\" {\n  retry_timeout_seconds = 2\n}\n";
+    let quick = |url: &str| {
+        let tf = Tf::provider_example(url);
+        tf.write(
+            "quick_override.tf",
+            "provider \"naming\" {\n  retry_timeout_seconds = 2\n}\n",
+        );
+        tf
+    };
+    let names_the_dead_endpoint = |run: &Run| {
+        assert!(
+            run.flat()
+                .contains(&format!("Cannot reach the hostnaming service at {dead}")),
+            "{}",
+            run.text
+        );
+    };
 
-    let tf = Tf::new("provider", &["main.tf"]).env("HOSTNAMING_URL", &svc.url);
-    tf.write("quick_override.tf", quick);
+    let tf = quick(&svc.url);
     tf.apply(&[]).await;
     let issued = names(&tf.output("hostnames").await);
     drop(svc);
 
-    let run = tf
-        .fails(&["destroy", "-auto-approve", "-input=false", "-no-color"])
-        .await;
-    assert!(
-        run.flat()
-            .contains(&format!("Cannot reach the hostnaming service at {dead}")),
-        "{}",
-        run.text
-    );
+    names_the_dead_endpoint(&tf.fails(&unattended("destroy", &[])).await);
     assert_eq!(
         tf.state_list().await.len(),
         3,
         "the names must stay in the state"
     );
 
-    let fresh = Tf::new("provider", &["main.tf"]).env("HOSTNAMING_URL", &dead);
-    fresh.write("quick_override.tf", quick);
-    let run = fresh
-        .fails(&["apply", "-auto-approve", "-input=false", "-no-color"])
-        .await;
-    assert!(
-        run.flat()
-            .contains(&format!("Cannot reach the hostnaming service at {dead}")),
-        "{}",
-        run.text
-    );
+    let fresh = quick(&dead);
+    names_the_dead_endpoint(&fresh.fails(&unattended("apply", &[])).await);
     assert!(fresh.state_list().await.is_empty());
 
     // Back on another address, the same state is destroyed and every name released.
     let svc = Service::start(&bao, &[]).await;
     let tf = tf.env("HOSTNAMING_URL", &svc.url);
-    tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"])
-        .await;
+    tf.destroy(&[]).await;
     for name in issued.values() {
         assert_eq!(status(&svc, name).await, "released", "{name}");
     }
@@ -414,14 +423,12 @@ async fn a_refused_request_shows_the_services_message() {
     assert_eq!(expected.status, 400, "{}", expected.text);
     let detail = expected.json["detail"].as_str().unwrap().to_string();
 
-    let tf = Tf::new("provider", &["main.tf"]).env("HOSTNAMING_URL", &svc.url);
+    let tf = Tf::provider_example(&svc.url);
     tf.write(
         "terraform.tfvars.json",
         &vms(&[("bad", "Web", "app", "prod")]),
     );
-    let run = tf
-        .fails(&["apply", "-auto-approve", "-input=false", "-no-color"])
-        .await;
+    let run = tf.fails(&unattended("apply", &[])).await;
     let flat = run.flat();
     assert!(flat.contains(&flatten(&detail)), "{detail}\n{}", run.text);
     assert!(
@@ -439,7 +446,7 @@ async fn a_refused_request_shows_the_services_message() {
 async fn the_proof_of_concepts_state_is_kept() {
     let bao = Bao::start().await;
     let svc = Service::start(&bao, &[]).await;
-    let tf = Tf::new("provider", &["main.tf"]).env("HOSTNAMING_URL", &svc.url);
+    let tf = Tf::provider_example(&svc.url);
     let instance = |key: &str, app: &str, role: &str, n: u32| {
         let name = format!("{app}-{role}-prod-vm{n}");
         json!({"index_key": key, "schema_version": 0, "sensitive_attributes": [],
@@ -532,9 +539,7 @@ output "record" {
 "#;
     let anonymous = Tf::new("provider", &[]).env("HOSTNAMING_URL", &svc.url);
     anonymous.write("main.tf", config);
-    let run = anonymous
-        .fails(&["apply", "-auto-approve", "-input=false", "-no-color"])
-        .await;
+    let run = anonymous.fails(&unattended("apply", &[])).await;
     assert!(run.flat().contains("(401)"), "{}", run.text);
     assert!(run.flat().contains("HOSTNAMING_TOKEN"), "{}", run.text);
 
@@ -641,7 +646,7 @@ async fn the_local_exec_example_outputs_the_name_and_releases_it() {
     assert_formatted("local-exec").await;
     let bao = Bao::start().await;
     let svc = Service::start(&bao, &[]).await;
-    let tf = Tf::new("local-exec", &["main.tf"]);
+    let tf = Tf::new("local-exec", &["variables.tf", "main.tf"]);
     let endpoint = format!("-var=endpoint={}", svc.url);
 
     tf.apply(&[&endpoint]).await;
@@ -660,14 +665,7 @@ async fn the_local_exec_example_outputs_the_name_and_releases_it() {
     let plan = tf.plan(&[&endpoint]).await;
     assert_eq!(plan.code, 0, "{}", plan.text);
 
-    tf.ok(&[
-        "destroy",
-        "-auto-approve",
-        "-input=false",
-        "-no-color",
-        &endpoint,
-    ])
-    .await;
+    tf.destroy(&[&endpoint]).await;
     assert_eq!(status(&svc, hostname).await, "released");
 }
 
@@ -691,7 +689,7 @@ async fn the_http_example_request_returns_the_same_name_twice() {
 
     let bao = Bao::start().await;
     let svc = Service::start(&bao, &[]).await;
-    let tf = Tf::new("http-data-source", &["request.tf"]);
+    let tf = Tf::new("http-data-source", &["variables.tf", "request.tf"]);
     tf.write(
         "test_outputs.tf",
         "output \"request\" {\n  value     = local.request\n  sensitive = true\n}\n",

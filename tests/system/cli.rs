@@ -16,16 +16,24 @@ fn hostnaming() -> Command {
     cmd
 }
 
+/// `hostnaming serve` of the repository's spin.toml, on a port of its choosing.
+fn serve() -> Command {
+    let mut cmd = hostnaming();
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--manifest", manifest]);
+    cmd
+}
+
+/// Runs `cmd`, which must fail, and returns what it wrote to standard error.
+fn failure(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn serve_without_a_required_variable_fails_at_start_naming_it() {
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
-    let out = hostnaming()
-        .args(["serve", "--listen", "127.0.0.1:0", "--manifest", manifest])
-        .env("VAULT_ADDR", "http://127.0.0.1:8200")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failure(serve().env("VAULT_ADDR", "http://127.0.0.1:8200"));
     assert!(stderr.contains("`vault_token`"), "{stderr}");
     assert!(
         stderr.contains("SPIN_VARIABLE_VAULT_TOKEN or VAULT_TOKEN"),
@@ -35,11 +43,9 @@ fn serve_without_a_required_variable_fails_at_start_naming_it() {
 
 #[test]
 fn serve_refuses_vault_nodes_that_allowed_outbound_hosts_would_block() {
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
-    let serve = |allowed: Option<&str>| {
-        let mut cmd = hostnaming();
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--manifest", manifest])
-            .env("VAULT_ADDR", "http://127.0.0.1:8200, http://10.9.0.2:8200")
+    let start = |allowed: Option<&str>| {
+        let mut cmd = serve();
+        cmd.env("VAULT_ADDR", "http://127.0.0.1:8200, http://10.9.0.2:8200")
             .env("VAULT_TOKEN", "t")
             .stderr(std::process::Stdio::piped());
         if let Some(a) = allowed {
@@ -47,7 +53,7 @@ fn serve_refuses_vault_nodes_that_allowed_outbound_hosts_would_block() {
         }
         cmd.spawn().unwrap()
     };
-    let out = serve(None).wait_with_output().unwrap();
+    let out = start(None).wait_with_output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("http://10.9.0.2:8200"), "{stderr}");
@@ -59,7 +65,7 @@ fn serve_refuses_vault_nodes_that_allowed_outbound_hosts_would_block() {
 
     // A network pattern covering both nodes is accepted: serve gets as far as listening.
     use std::io::{BufRead, BufReader};
-    let mut child = serve(Some("http://0.0.0.0/0:8200"));
+    let mut child = start(Some("http://0.0.0.0/0:8200"));
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let serving = lines.find_map(|l| l.ok().filter(|l| l.contains("serving on")));
     child.kill().unwrap();
@@ -69,36 +75,23 @@ fn serve_refuses_vault_nodes_that_allowed_outbound_hosts_would_block() {
 
 #[test]
 fn bootstrap_against_an_unreachable_vault_fails_with_the_address() {
-    let out = hostnaming()
-        .args([
-            "bootstrap",
-            "--vault-addr",
-            "http://127.0.0.1:1",
-            "--vault-token",
-            "tok-secret-1",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failure(hostnaming().args([
+        "bootstrap",
+        "--vault-addr",
+        "http://127.0.0.1:1",
+        "--vault-token",
+        "tok-secret-1",
+    ]));
     assert!(stderr.contains("http://127.0.0.1:1"), "{stderr}");
     assert!(!stderr.contains("tok-secret-1"), "{stderr}");
 }
 
 #[test]
 fn a_bad_name_template_stops_serve_at_start_pointing_at_the_problem() {
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
-    let out = hostnaming()
-        .args(["serve", "--listen", "127.0.0.1:0", "--manifest", manifest])
-        .env("VAULT_TOKEN", "t")
-        .env(
-            "SPIN_VARIABLE_NAME_TEMPLATE",
-            "{application}-{rol}-{counter}",
-        )
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failure(serve().env("VAULT_TOKEN", "t").env(
+        "SPIN_VARIABLE_NAME_TEMPLATE",
+        "{application}-{rol}-{counter}",
+    ));
     assert!(stderr.contains("unknown placeholder {rol}"), "{stderr}");
     assert!(stderr.contains("at character 15"), "{stderr}");
     assert!(
@@ -109,15 +102,11 @@ fn a_bad_name_template_stops_serve_at_start_pointing_at_the_problem() {
 
 #[test]
 fn api_tokens_given_in_clear_stop_serve_at_start() {
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
-    let out = hostnaming()
-        .args(["serve", "--listen", "127.0.0.1:0", "--manifest", manifest])
-        .env("VAULT_TOKEN", "t")
-        .env("SPIN_VARIABLE_API_TOKENS", "hn_cleartext_token:generate")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failure(
+        serve()
+            .env("VAULT_TOKEN", "t")
+            .env("SPIN_VARIABLE_API_TOKENS", "hn_cleartext_token:generate"),
+    );
     assert!(stderr.contains("SHA-256"), "{stderr}");
     assert!(!stderr.contains("hn_cleartext_token"), "{stderr}");
 }
@@ -125,9 +114,7 @@ fn api_tokens_given_in_clear_stop_serve_at_start() {
 #[test]
 fn serving_with_no_api_tokens_warns_loudly_at_start() {
     use std::io::{BufRead, BufReader};
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
-    let mut child = hostnaming()
-        .args(["serve", "--listen", "127.0.0.1:0", "--manifest", manifest])
+    let mut child = serve()
         .env("VAULT_TOKEN", "t")
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -3,14 +3,18 @@
 
 use hostnaming_testkit as common;
 
-#[test]
-fn the_component_imports_only_wasi_0_2_and_spin_variables() {
+/// The names of the built component's imports and of its exports.
+fn imports_and_exports() -> (Vec<String>, Vec<String>) {
     let rt = common::runtime();
     let ty = rt.component().component_type();
-    let imports = ty
-        .imports(rt.engine())
-        .map(|(n, _)| n.to_string())
-        .collect::<Vec<_>>();
+    let imports = ty.imports(rt.engine()).map(|(n, _)| n.to_string());
+    let exports = ty.exports(rt.engine()).map(|(n, _)| n.to_string());
+    (imports.collect(), exports.collect())
+}
+
+#[test]
+fn the_component_imports_only_wasi_0_2_and_spin_variables() {
+    let (imports, _) = imports_and_exports();
     assert!(
         imports.iter().any(|i| i == "fermyon:spin/variables@2.0.0"),
         "{imports:?}"
@@ -35,12 +39,7 @@ fn the_component_imports_only_wasi_0_2_and_spin_variables() {
 
 #[test]
 fn the_component_exports_the_http_handler_and_our_allocator() {
-    let rt = common::runtime();
-    let ty = rt.component().component_type();
-    let exports = ty
-        .exports(rt.engine())
-        .map(|(n, _)| n.to_string())
-        .collect::<Vec<_>>();
+    let (_, exports) = imports_and_exports();
     assert!(
         exports
             .iter()

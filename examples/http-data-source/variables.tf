@@ -1,0 +1,1 @@
+../local-exec/variables.tf
