@@ -110,17 +110,28 @@ async fn init_and_unseal(addr: &str) -> Result<(String, String)> {
 
 async fn unseal(addr: &str, key: &str) -> Result<()> {
     let anon = VaultClient::new(addr, "")?;
-    match anon
-        .call_within(
-            "PUT",
-            "sys/unseal",
-            Some(json!({ "key": key })),
-            Duration::from_secs(60),
-        )
-        .await?
-    {
-        (200, _) => Ok(()),
-        (s, v) => bail!("unsealing OpenBao at {addr} failed: {s} {v}"),
+    let deadline = tokio::time::Instant::now() + START_WITHIN;
+    loop {
+        match anon
+            .call_within(
+                "PUT",
+                "sys/unseal",
+                Some(json!({ "key": key })),
+                Duration::from_secs(60),
+            )
+            .await?
+        {
+            (200, _) => return Ok(()),
+            // A joining node learns it belongs to an initialised cluster only once its
+            // retry_join has reached the leader; until then it refuses the key.
+            (400, v)
+                if v.to_string().contains("not initialized")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            (s, v) => bail!("unsealing OpenBao at {addr} failed: {s} {v}"),
+        }
     }
 }
 
