@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use crate::core::error::NamingError;
 use crate::core::idempotency::{self, IdempotencyKey, KeyRecord, KeyState, Reserved};
+use crate::core::metadata::Metadata;
 use crate::core::registry::{self, NameRecord, Status};
 use crate::core::retry::RetryPolicy;
 use crate::core::template::Template;
@@ -48,6 +49,16 @@ pub trait Env {
     /// Sends one call to Vault with the service's token. `Err` means no answer at all
     /// (refused, reset, timed out), described without secrets.
     async fn send(&mut self, call: Call) -> Result<Reply, String>;
+    /// Sends calls that do not depend on each other (reads of many records), answering in
+    /// their order. A transport that can have several calls in flight does so; this
+    /// default sends them one after another.
+    async fn send_all(&mut self, calls: Vec<Call>) -> Vec<Result<Reply, String>> {
+        let mut replies = Vec::with_capacity(calls.len());
+        for call in calls {
+            replies.push(self.send(call).await);
+        }
+        replies
+    }
     async fn sleep(&mut self, duration: Duration);
     /// Time since the allocation started (monotonic).
     fn elapsed(&self) -> Duration;
@@ -86,13 +97,15 @@ impl Default for Settings {
     }
 }
 
-/// What a caller asked for (the WIT `name-request`): a tuple, how many names, and an
-/// optional idempotency key.
+/// What a caller asked for (the WIT `name-request`): a tuple, how many names, an optional
+/// idempotency key, what the names are for, and who asked (recorded as `created_by`).
 #[derive(Debug, Clone, Copy)]
 pub struct NameRequest<'a> {
     pub tuple: &'a Tuple,
     pub count: u32,
     pub key: Option<&'a IdempotencyKey>,
+    pub metadata: &'a Metadata,
+    pub actor: &'a str,
 }
 
 /// A name that was issued and recorded (the WIT `issued-name`).
@@ -274,15 +287,16 @@ async fn read_past<E: Env>(
     }
 }
 
-/// Claims one name in the registry. `Ok(false)`: the name belongs to someone else.
+/// Claims one name in the registry, its actor and metadata in the same write.
+/// `Ok(false)`: the name belongs to someone else.
 async fn claim<E: Env>(
     env: &mut E,
     cfg: &VaultConfig,
     policy: &RetryPolicy,
-    request: &Tuple,
+    order: &NameRequest<'_>,
     name: &Reserved,
-    key: Option<&IdempotencyKey>,
 ) -> Result<bool, NamingError> {
+    let (request, key) = (order.tuple, order.key);
     let record = NameRecord {
         hostname: name.hostname.clone(),
         application: request.application.as_str().into(),
@@ -291,8 +305,12 @@ async fn claim<E: Env>(
         number: name.number,
         status: Status::Issued,
         created_at: now(env),
+        created_by: Some(order.actor.to_string()),
+        metadata: order.metadata.clone(),
         idempotency_key: key.map(|k| k.as_str().to_string()),
         released_at: None,
+        released_by: None,
+        events: Vec::new(),
     };
     let path = registry::path(&name.hostname);
     match write(env, cfg, &path, 0, record.to_value(), "record the name").await? {
@@ -310,6 +328,74 @@ async fn claim<E: Env>(
             Ok(owner.as_deref() == Some(key.as_str()))
         }
     }
+}
+
+/// The names `order` would get if it were sent now, writing nothing (a dry run): the
+/// counter's next numbers, past any name the registry already holds (which an allocation
+/// would skip too). Checks the same limits an allocation does. Another request may take
+/// these numbers first: a preview reserves nothing.
+pub async fn preview<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    settings: &Settings,
+    order: NameRequest<'_>,
+) -> Result<Vec<IssuedName>, NamingError> {
+    let template = &settings.template;
+    let counter_path = template.counter_path(order.tuple);
+    let secret = read(env, cfg, &counter_path, "read the counter").await?;
+    let mut number = match &secret.data {
+        Some(data) => vault::counter_value(data, COUNTER_FIELD).map_err(|e| {
+            NamingError::VaultUnavailable(format!(
+                "the counter at {}/{counter_path} is unusable: {e}",
+                cfg.mount
+            ))
+        })?,
+        None => 1,
+    };
+    let mut names = Vec::new();
+    let mut looked = 0;
+    while names.len() < order.count as usize {
+        let missing = order.count as u64 - names.len() as u64;
+        let candidates = (number..number + missing)
+            .map(|n| {
+                let hostname = order
+                    .tuple
+                    .hostname(template, n)
+                    .map_err(|TooLong { length }| NamingError::NameTooLong { length })?;
+                Ok(IssuedName {
+                    hostname,
+                    number: n,
+                })
+            })
+            .collect::<Result<Vec<_>, NamingError>>()?;
+        let calls = candidates
+            .iter()
+            .map(|c| vault::read(cfg, &registry::path(&c.hostname)))
+            .collect();
+        for (candidate, reply) in candidates.into_iter().zip(env.send_all(calls).await) {
+            let reply = reply.map_err(|e| {
+                NamingError::VaultUnavailable(format!(
+                    "Vault at {} is unreachable: {e}",
+                    cfg.describe()
+                ))
+            })?;
+            if vault::parse_read(cfg, "read a name record", &reply)?
+                .data
+                .is_none()
+            {
+                names.push(candidate);
+            }
+        }
+        number += missing;
+        looked += missing;
+        if looked > u64::from(MAX_COUNT) * 10 && names.len() < order.count as usize {
+            return Err(NamingError::VaultUnavailable(format!(
+                "past the counter at {counter_path}, {looked} names are already taken; the \
+                 counter is behind the registry"
+            )));
+        }
+    }
+    Ok(names)
 }
 
 /// Issues the names for `order`.
@@ -338,7 +424,7 @@ async fn allocate_unkeyed<E: Env>(
         let batch = advance(env, cfg, settings, order.tuple, missing, &mut attempts).await?;
         advances += 1;
         for name in batch {
-            if claim(env, cfg, &settings.retry, order.tuple, &name, None).await? {
+            if claim(env, cfg, &settings.retry, &order, &name).await? {
                 issued.push(name);
             }
         }
@@ -469,7 +555,7 @@ async fn allocate_keyed<E: Env>(
     order: NameRequest<'_>,
     key: &IdempotencyKey,
 ) -> Result<Allocation, NamingError> {
-    let fingerprint = idempotency::fingerprint(order.tuple, order.count);
+    let fingerprint = idempotency::fingerprint(order.tuple, order.count, order.metadata);
     let (mut version, mut record) = match hold_key(env, cfg, settings, key, &fingerprint).await? {
         KeyHold::Answered(names) => return Ok(allocation(&names, true)),
         KeyHold::Owned { version, record } => (version, record),
@@ -480,7 +566,7 @@ async fn allocate_keyed<E: Env>(
     let mut to_claim = std::mem::take(&mut record.names);
     loop {
         for name in to_claim.drain(..) {
-            if claim(env, cfg, &settings.retry, order.tuple, &name, Some(key)).await? {
+            if claim(env, cfg, &settings.retry, &order, &name).await? {
                 claimed.push(name);
             }
         }
@@ -569,6 +655,69 @@ mod tests {
     const WEB: (&str, &str, &str) = ("web", "app", "prod");
 
     #[test]
+    fn metadata_and_the_actor_ride_in_the_claim_write_with_no_extra_round_trip() {
+        let tuple = Tuple::parse("web", "app", "prod").unwrap();
+        let details = Metadata {
+            owner: Some("team-web".into()),
+            tags: [("tier".to_string(), "gold".to_string())].into(),
+            ..Metadata::default()
+        };
+        let mut calls = Vec::new();
+        for metadata in [Metadata::default(), details.clone()] {
+            let mut v = StubVault::default();
+            let order = NameRequest {
+                tuple: &tuple,
+                count: 1,
+                key: None,
+                metadata: &metadata,
+                actor: "ci-prod",
+            };
+            let cfg = testing::vault_config();
+            testing::block_on(allocate(&mut v, &cfg, &Settings::default(), order)).unwrap();
+            let record = &v.store["names/web-app-prod-vm1"];
+            assert_eq!(
+                (record.0, &record.1["created_by"]),
+                (1, &serde_json::json!("ci-prod"))
+            );
+            calls.push(v.calls);
+        }
+        assert_eq!(
+            calls[0], calls[1],
+            "metadata changed the calls an allocation makes"
+        );
+        assert_eq!(calls[1].len(), 3, "{:?}", calls[1]); // read counter, write counter, claim
+    }
+
+    #[test]
+    fn a_preview_answers_the_next_free_names_and_writes_nothing() {
+        let mut v = StubVault::default();
+        testing::allocate(
+            &mut v,
+            &Settings::default(),
+            ("web", "app", "prod"),
+            1,
+            None,
+        )
+        .unwrap();
+        v.put("names/web-app-prod-vm3", serde_json::json!({"taken": true}));
+        let tuple = Tuple::parse("web", "app", "prod").unwrap();
+        let none = Metadata::default();
+        let order = NameRequest {
+            tuple: &tuple,
+            count: 2,
+            key: None,
+            metadata: &none,
+            actor: "",
+        };
+        let writes = v.writes();
+        let cfg = testing::vault_config();
+        let names = testing::block_on(preview(&mut v, &cfg, &Settings::default(), order)).unwrap();
+        let hostnames: Vec<_> = names.iter().map(|n| n.hostname.as_str()).collect();
+        assert_eq!(hostnames, ["web-app-prod-vm2", "web-app-prod-vm4"]);
+        assert_eq!(v.writes(), writes);
+    }
+
+    #[test]
     fn a_bulk_order_takes_consecutive_numbers_in_one_counter_advance() {
         let mut v = StubVault::default();
         let allocation = order(&mut v, WEB, 3, None).unwrap();
@@ -620,7 +769,7 @@ mod tests {
         let k = IdempotencyKey::parse(key).unwrap();
         let record = json!({
             "key": key,
-            "fingerprint": idempotency::fingerprint(&Tuple::parse("web", "app", "prod").unwrap(), 1),
+            "fingerprint": idempotency::fingerprint(&Tuple::parse("web", "app", "prod").unwrap(), 1, &Metadata::default()),
             "state": "pending", "lease_until": lease_until, "names": names,
             "created_at": "2026-11-27T19:30:45Z",
         });

@@ -23,6 +23,9 @@ pub enum NamingError {
     InFlight,
     /// No name record by that hostname.
     NotFound(String),
+    /// A change was made on the condition that the record was still at a version, and it
+    /// had moved on (`If-Match`).
+    PreconditionFailed { current: u64 },
 }
 
 impl From<FieldError> for NamingError {

@@ -49,6 +49,11 @@ impl Nodes {
     }
 
     /// Prefers the next node from now on: the current one answered, but with stale data.
+    /// The node the next call goes to first.
+    pub fn preferred(&self) -> usize {
+        self.preferred
+    }
+
     pub fn skip(&mut self) {
         self.preferred = (self.preferred + 1) % self.count;
         self.on_active = false;

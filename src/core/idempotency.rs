@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::core::metadata::Metadata;
 use crate::core::validate::{FieldError, Tuple};
 use crate::core::vault::Record;
 
@@ -58,14 +59,20 @@ impl IdempotencyKey {
     }
 }
 
-/// Identifies a payload: the same key with another payload is refused (422).
-pub fn fingerprint(request: &Tuple, count: u32) -> String {
-    let canonical = format!(
+/// Identifies a payload: the same key with another payload is refused (422). A payload
+/// without metadata has the fingerprint it had before metadata existed.
+pub fn fingerprint(request: &Tuple, count: u32, metadata: &Metadata) -> String {
+    let mut canonical = format!(
         "{}\n{}\n{}\n{count}",
         request.application.as_str(),
         request.role.as_str(),
         request.environment.as_str()
     );
+    let extra = metadata.canonical();
+    if !extra.is_empty() {
+        canonical.push('\n');
+        canonical.push_str(&extra);
+    }
     hex(&Sha256::digest(canonical.as_bytes()))
 }
 
@@ -128,8 +135,26 @@ mod tests {
     #[test]
     fn the_fingerprint_changes_with_any_field_or_the_count() {
         let r = |a: &str| Tuple::parse(a, "app", "prod").unwrap();
-        assert_eq!(fingerprint(&r("web"), 1), fingerprint(&r("web"), 1));
-        assert_ne!(fingerprint(&r("web"), 1), fingerprint(&r("db"), 1));
-        assert_ne!(fingerprint(&r("web"), 1), fingerprint(&r("web"), 2));
+        let none = Metadata::default();
+        let owned = Metadata {
+            owner: Some("team".into()),
+            ..Metadata::default()
+        };
+        assert_eq!(
+            fingerprint(&r("web"), 1, &none),
+            fingerprint(&r("web"), 1, &none)
+        );
+        assert_ne!(
+            fingerprint(&r("web"), 1, &none),
+            fingerprint(&r("db"), 1, &none)
+        );
+        assert_ne!(
+            fingerprint(&r("web"), 1, &none),
+            fingerprint(&r("web"), 2, &none)
+        );
+        assert_ne!(
+            fingerprint(&r("web"), 1, &none),
+            fingerprint(&r("web"), 1, &owned)
+        );
     }
 }

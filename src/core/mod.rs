@@ -6,6 +6,7 @@ pub mod allocate;
 pub mod error;
 pub mod failover;
 pub mod idempotency;
+pub mod metadata;
 pub mod names;
 pub mod registry;
 pub mod retry;

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use crate::core::allocate::{self, Allocation, Env, NameRequest, Settings};
 use crate::core::error::NamingError;
 use crate::core::idempotency::IdempotencyKey;
+use crate::core::metadata::Metadata;
 use crate::core::validate::Tuple;
 use crate::core::vault::{Call, Method, Reply, VaultConfig};
 
@@ -51,6 +52,10 @@ pub struct StubVault {
     /// so that the request sends them again to the next node (which refuses them: the
     /// version has moved on).
     pub silent_key_writes: u32,
+    /// Answer every LIST whole, ignoring `after` and `limit`, as Vault does.
+    pub whole_lists: bool,
+    /// The display name a token lookup answers.
+    pub identity: String,
 }
 
 impl StubVault {
@@ -78,13 +83,27 @@ impl StubVault {
         if self.down {
             return Err("connection refused".into());
         }
+        if call.path == "/v1/auth/token/lookup-self" {
+            let body = json!({"data": {"display_name": self.identity, "entity_id": ""}});
+            return Ok(Reply {
+                status: 200,
+                body: body.to_string().into_bytes(),
+            });
+        }
         if call.path.contains("?list=true") {
-            let dir = call
+            let (dir, query) = call
                 .path
                 .split("/metadata/")
                 .nth(1)
                 .unwrap()
-                .trim_end_matches("?list=true");
+                .split_once("?list=true")
+                .unwrap();
+            let param = |name: &str| {
+                query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix(&format!("{name}=")))
+                    .map(String::from)
+            };
             let mut keys: Vec<String> = self
                 .store
                 .keys()
@@ -96,6 +115,21 @@ impl StubVault {
                 .collect();
             keys.sort();
             keys.dedup();
+            // OpenBao pages a LIST; Vault answers it whole.
+            if !self.whole_lists {
+                let after = param("after").unwrap_or_default();
+                let after = match after.split_once('%') {
+                    Some((head, hex)) => {
+                        let byte = u8::from_str_radix(&hex[..2], 16).unwrap();
+                        format!("{head}{}{}", char::from(byte), &hex[2..])
+                    }
+                    None => after,
+                };
+                keys.retain(|k| k.as_str() > after.as_str());
+                if let Some(limit) = param("limit").and_then(|l| l.parse().ok()) {
+                    keys.truncate(limit);
+                }
+            }
             return if keys.is_empty() {
                 Ok(Reply {
                     status: 404,
@@ -214,6 +248,8 @@ pub fn allocate(
         tuple: &request,
         count,
         key: key.as_ref(),
+        metadata: &Metadata::default(),
+        actor: "tester",
     };
     block_on(allocate::allocate(vault, &vault_config(), settings, order))
 }

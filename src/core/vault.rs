@@ -76,6 +76,75 @@ pub fn list(cfg: &VaultConfig, dir: &str) -> Call {
     }
 }
 
+/// One page of the keys directly under `dir`, in key order, those after `after`: OpenBao
+/// pages a LIST with `after` and `limit`. Vault ignores both and answers every key, which
+/// [`list_page_is_whole`] tells.
+pub fn list_page(cfg: &VaultConfig, dir: &str, after: &str, limit: usize) -> Call {
+    let mut path = format!("/v1/{}/metadata/{dir}?list=true&limit={limit}", cfg.mount);
+    if !after.is_empty() {
+        path.push_str("&after=");
+        for b in after.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                path.push(char::from(b));
+            } else {
+                path.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    Call {
+        method: Method::Get,
+        path,
+        body: None,
+    }
+}
+
+/// Whether the server ignored a page's `limit` and answered every key (Vault does): more
+/// keys than asked for.
+pub fn list_page_is_whole(keys: &[String], limit: usize) -> bool {
+    keys.len() > limit
+}
+
+/// Who the token a call is sent with belongs to. Vault's `default` policy lets every token
+/// look itself up.
+pub fn lookup_self() -> Call {
+    Call {
+        method: Method::Get,
+        path: "/v1/auth/token/lookup-self".into(),
+        body: None,
+    }
+}
+
+/// The longest identity kept from Vault's answer.
+const MAX_IDENTITY: usize = 256;
+
+/// Interprets [`lookup_self`]: the token's display name (`token-ci`, `userpass-alice`), or
+/// `entity:{id}` when it has none. Never the token or its accessor.
+pub fn parse_identity(cfg: &VaultConfig, reply: &Reply) -> Result<String, Fault> {
+    if reply.status != 200 {
+        return Err(fault(cfg, "look up the caller's token", reply));
+    }
+    let body: Value = serde_json::from_slice(&reply.body)
+        .map_err(|_| Fault::Unexpected("Vault's answer to a token lookup is not JSON".into()))?;
+    let field = |name: &str| {
+        body.pointer(&format!("/data/{name}"))
+            .and_then(Value::as_str)
+            .map(|s| {
+                s.chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_IDENTITY)
+                    .collect::<String>()
+            })
+            .filter(|s| !s.trim().is_empty())
+    };
+    field("display_name")
+        .or_else(|| field("entity_id").map(|id| format!("entity:{id}")))
+        .ok_or_else(|| {
+            Fault::Unexpected(
+                "Vault's token lookup names neither a display name nor an entity".into(),
+            )
+        })
+}
+
 /// Vault's own health endpoint (unauthenticated).
 pub fn health() -> Call {
     Call {
