@@ -22,6 +22,11 @@ path "hostnaming/metadata/applications/*" {
   capabilities = ["list"]
 }
 
+# Searching the whole registry: GET /names without an application, and exports.
+path "hostnaming/metadata/names/*" {
+  capabilities = ["list"]
+}
+
 # /healthz checks that the mount exists and is KV v2.
 path "hostnaming/config" {
   capabilities = ["read"]

@@ -37,7 +37,8 @@ pub mod bindings {
 }
 
 pub use bindings::exports::hostnaming::naming::allocator::{
-    Allocation, IssuedName, NameRequest, NamingError,
+    Action, Allocation, Event, IssuedName, Metadata, MetadataPatch, NameRecord, NameRequest,
+    NameStatus, NamingError, SearchPage, SearchQuery,
 };
 use bindings::fermyon::spin::variables;
 
@@ -291,13 +292,22 @@ impl App {
         )
     }
 
-    /// Calls the typed `generate` export in a fresh instance.
-    pub async fn generate(&self, request: &NameRequest) -> Result<Result<Allocation, NamingError>> {
+    /// A fresh instance for typed calls, and the store it lives in: call any function of
+    /// the `hostnaming:naming/allocator` export on `instance.hostnaming_naming_allocator()`.
+    /// Use one for one call and drop it, as [`App::generate`] does: an instance's last read
+    /// holds its path's gate ([`crate::gate`]) until the instance ends.
+    pub async fn typed(&self) -> Result<(Store<State>, bindings::AllocatorComponent)> {
         let typed = self.typed.as_ref().ok_or_else(|| {
             anyhow::anyhow!("the component does not export hostnaming:naming/allocator")
         })?;
         let mut store = self.store();
         let instance = typed.instantiate_async(&mut store).await?;
+        Ok((store, instance))
+    }
+
+    /// Calls the typed `generate` export in a fresh instance.
+    pub async fn generate(&self, request: &NameRequest) -> Result<Result<Allocation, NamingError>> {
+        let (mut store, instance) = self.typed().await?;
         instance
             .hostnaming_naming_allocator()
             .call_generate(&mut store, request)

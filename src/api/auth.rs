@@ -1,6 +1,11 @@
 //! Who may ask: API tokens with scopes, configured as SHA-256 hashes so no token is ever
 //! stored in clear, checked in constant time; or Vault-token pass-through, where the
 //! caller's own Vault token does the work and Vault's policies decide.
+//!
+//! Every admitted caller also has an actor, the name its writes are recorded under: the
+//! name of its `api_tokens` entry (never the token or its hash), `anonymous` when the
+//! service is open, and in pass-through mode the caller's Vault identity, which Vault
+//! itself tells ([`Actor::VaultIdentity`]).
 
 use sha2::{Digest, Sha256};
 
@@ -14,6 +19,8 @@ pub enum Scope {
     Generate,
     /// The `GET` routes.
     Read,
+    /// Changing a name's owner, description and tags.
+    Annotate,
     /// Releasing names.
     Admin,
 }
@@ -23,6 +30,7 @@ impl Scope {
         match self {
             Self::Generate => "generate",
             Self::Read => "read",
+            Self::Annotate => "annotate",
             Self::Admin => "admin",
         }
     }
@@ -31,6 +39,7 @@ impl Scope {
         match s {
             "generate" => Some(Self::Generate),
             "read" => Some(Self::Read),
+            "annotate" => Some(Self::Annotate),
             "admin" => Some(Self::Admin),
             _ => None,
         }
@@ -69,20 +78,43 @@ pub enum VaultToken {
     Caller(String),
 }
 
+/// Who a request's writes are recorded as (`created_by`, `released_by`, history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// Known from the credentials: an API token's name, or `anonymous`.
+    Named(String),
+    /// A passed-through Vault token: who it is, Vault says (its display name or entity),
+    /// asked only by requests that write.
+    VaultIdentity,
+}
+
+/// The actor of every request to a service without API tokens.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// A caller let in: whose token goes to Vault, and who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub vault: VaultToken,
+    pub actor: Actor,
+}
+
 impl Mode {
-    /// Checks a request's credentials for `scope` and says whose token goes to Vault.
-    /// `header` gives a request header's value by its lowercase name; only the headers
-    /// the mode uses are asked for.
+    /// Checks a request's credentials for `scope`, says whose token goes to Vault and who
+    /// the caller is. `header` gives a request header's value by its lowercase name; only
+    /// the headers the mode uses are asked for.
     pub fn admit(
         &self,
         scope: Scope,
         header: impl Fn(&str) -> Option<String>,
-    ) -> Result<VaultToken, ApiError> {
+    ) -> Result<Admitted, ApiError> {
         match self {
             Self::Tokens(tokens) => {
                 let challenge = r#"Bearer realm="hostnaming""#;
                 match tokens.authorize(header("authorization").as_deref(), scope) {
-                    Ok(()) => Ok(VaultToken::Service),
+                    Ok(name) => Ok(Admitted {
+                        vault: VaultToken::Service,
+                        actor: Actor::Named(name),
+                    }),
                     Err(Denied::Missing) => Err(ApiError::Unauthenticated {
                         detail: "send an API token as `Authorization: Bearer <token>`".into(),
                         challenge: challenge.into(),
@@ -98,7 +130,10 @@ impl Mode {
                 }
             }
             Self::VaultPassThrough => match header("x-vault-token") {
-                Some(token) if header_safe(&token) => Ok(VaultToken::Caller(token)),
+                Some(token) if header_safe(&token) => Ok(Admitted {
+                    vault: VaultToken::Caller(token),
+                    actor: Actor::VaultIdentity,
+                }),
                 _ => Err(ApiError::Unauthenticated {
                     detail: "send your Vault token as `X-Vault-Token`".into(),
                     challenge: r#"X-Vault-Token realm="hostnaming""#.into(),
@@ -128,10 +163,39 @@ pub fn header_safe(token: &str) -> bool {
     !token.is_empty() && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
-/// The configured tokens: each a SHA-256 hash and its scopes.
+/// One configured token: its name (the actor its writes are recorded as), SHA-256 hash
+/// and scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    name: String,
+    digest: [u8; 32],
+    scopes: Vec<Scope>,
+}
+
+/// The configured tokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApiTokens {
-    entries: Vec<([u8; 32], Vec<Scope>)>,
+    entries: Vec<Entry>,
+}
+
+/// The longest token name.
+pub const MAX_TOKEN_NAME: usize = 64;
+
+/// Checks a token's name: 1 to 64 letters, digits, `_`, `.`, `@` and `-`, so that it reads
+/// the same in a record, a log line and a CSV cell.
+pub fn check_token_name(name: &str) -> Result<(), String> {
+    let ok = (1..=MAX_TOKEN_NAME).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '@' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "the token name {name:?} must be 1 to {MAX_TOKEN_NAME} letters, digits, '_', '.', \
+             '@' or '-'"
+        ))
+    }
 }
 
 /// Why a request was refused.
@@ -160,18 +224,33 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 impl ApiTokens {
-    /// Parses entries `HASH:scope[,scope...]`, separated by `;`, commas between entries not
-    /// allowed, whitespace and newlines ignored. HASH is the lowercase hex SHA-256 of the
-    /// token (`hostnaming token` prints both).
+    /// Parses entries `[NAME=]HASH:scope[,scope...]`, separated by `;` or newlines,
+    /// whitespace ignored. HASH is the lowercase hex SHA-256 of the token (`hostnaming
+    /// token` prints the entry). NAME is who the token's writes are recorded as; an entry
+    /// without one is `api-token-{n}`, `n` counting entries from 1.
     pub fn parse(spec: &str) -> Result<Self, String> {
-        let mut entries = Vec::new();
-        for (i, entry) in spec.split([';', '\n']).map(str::trim).enumerate() {
+        let mut entries: Vec<Entry> = Vec::new();
+        for entry in spec.split([';', '\n']).map(str::trim) {
             if entry.is_empty() {
                 continue;
             }
-            let which = i + 1;
+            let which = entries.len() + 1;
+            let (name, entry) = match entry.split_once('=') {
+                Some((name, rest)) => {
+                    let name = name.trim();
+                    check_token_name(name).map_err(|e| format!("api_tokens entry {which}: {e}"))?;
+                    if entries.iter().any(|e| e.name == name) {
+                        return Err(format!(
+                            "api_tokens entry {which} repeats the name {name:?}; each token's \
+                             name says whose writes are whose, so names are unique"
+                        ));
+                    }
+                    (name.to_string(), rest.trim())
+                }
+                None => (format!("api-token-{which}"), entry),
+            };
             let (hex, scopes) = entry.split_once(':').ok_or_else(|| {
-                format!("api_tokens entry {which} must be SHA256HEX:scope[,scope]")
+                format!("api_tokens entry {which} must be [NAME=]SHA256HEX:scope[,scope]")
             })?;
             let hex = hex.trim();
             if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -191,12 +270,16 @@ impl ApiTokens {
                     Scope::parse(s).ok_or_else(|| {
                         format!(
                             "api_tokens entry {which} has the unknown scope {s:?} (generate, \
-                             read, admin)"
+                             read, annotate, admin)"
                         )
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            entries.push((digest, scopes));
+            entries.push(Entry {
+                name,
+                digest,
+                scopes,
+            });
         }
         Ok(Self { entries })
     }
@@ -205,10 +288,11 @@ impl ApiTokens {
         self.entries.is_empty()
     }
 
-    /// Checks an `Authorization` header value for `needed`.
-    pub fn authorize(&self, authorization: Option<&str>, needed: Scope) -> Result<(), Denied> {
+    /// Checks an `Authorization` header value for `needed`; answers the token's name
+    /// ([`ANONYMOUS`] when no tokens are configured).
+    pub fn authorize(&self, authorization: Option<&str>, needed: Scope) -> Result<String, Denied> {
         if self.is_empty() {
-            return Ok(());
+            return Ok(ANONYMOUS.to_string());
         }
         let token = authorization
             .and_then(|h| {
@@ -219,15 +303,15 @@ impl ApiTokens {
             .ok_or(Denied::Missing)?;
         let presented = hash(token);
         // Every entry is compared, so the time taken does not depend on which one matched.
-        let mut scopes: Option<&[Scope]> = None;
-        for (digest, entry_scopes) in &self.entries {
-            if constant_time_eq(digest, &presented) {
-                scopes = Some(entry_scopes);
+        let mut matched: Option<&Entry> = None;
+        for entry in &self.entries {
+            if constant_time_eq(&entry.digest, &presented) {
+                matched = Some(entry);
             }
         }
-        match scopes {
+        match matched {
             None => Err(Denied::Unknown),
-            Some(s) if s.contains(&needed) => Ok(()),
+            Some(e) if e.scopes.contains(&needed) => Ok(e.name.clone()),
             Some(_) => Err(Denied::Lacks(needed)),
         }
     }
@@ -250,11 +334,11 @@ mod tests {
     fn a_known_token_with_the_scope_is_let_in() {
         assert_eq!(
             tokens().authorize(Some("Bearer hn_alpha"), Scope::Generate),
-            Ok(())
+            Ok("api-token-1".into())
         );
         assert_eq!(
             tokens().authorize(Some("bearer  hn_beta "), Scope::Admin),
-            Ok(())
+            Ok("api-token-2".into())
         );
     }
 
@@ -293,8 +377,39 @@ mod tests {
             ApiTokens::parse("  ")
                 .unwrap()
                 .authorize(None, Scope::Admin),
-            Ok(())
+            Ok(ANONYMOUS.into())
         );
+    }
+
+    #[test]
+    fn a_named_entry_admits_its_token_as_that_name_and_names_are_checked_and_unique() {
+        let spec = format!(
+            "ci-prod={}:generate; {}:read\nops@team={}:annotate,admin",
+            token_hash("a"),
+            token_hash("b"),
+            token_hash("c")
+        );
+        let tokens = ApiTokens::parse(&spec).unwrap();
+        assert_eq!(
+            tokens.authorize(Some("Bearer a"), Scope::Generate),
+            Ok("ci-prod".into())
+        );
+        assert_eq!(
+            tokens.authorize(Some("Bearer b"), Scope::Read),
+            Ok("api-token-2".into())
+        );
+        assert_eq!(
+            tokens.authorize(Some("Bearer c"), Scope::Annotate),
+            Ok("ops@team".into())
+        );
+        let twice = format!("x={}:read;x={}:read", token_hash("a"), token_hash("b"));
+        assert!(ApiTokens::parse(&twice)
+            .unwrap_err()
+            .contains("repeats the name"));
+        for bad in ["", "a b", "a/b", &"n".repeat(65)] {
+            let e = ApiTokens::parse(&format!("{bad}={}:read", token_hash("a"))).unwrap_err();
+            assert!(e.contains("token name"), "{bad:?}: {e}");
+        }
     }
 
     #[test]
@@ -316,7 +431,10 @@ mod tests {
         };
         assert_eq!(
             mode.admit(Scope::Read, with("hvs.abc")),
-            Ok(VaultToken::Caller("hvs.abc".into()))
+            Ok(Admitted {
+                vault: VaultToken::Caller("hvs.abc".into()),
+                actor: Actor::VaultIdentity,
+            })
         );
         for bad in ["", "hvs abc", "hvs\nx-evil: 1"] {
             let refused = mode.admit(Scope::Read, with(bad)).unwrap_err();
@@ -341,7 +459,10 @@ mod tests {
         let mode = Mode::Tokens(tokens());
         assert_eq!(
             mode.admit(Scope::Read, bearer("Bearer hn_alpha")),
-            Ok(VaultToken::Service)
+            Ok(Admitted {
+                vault: VaultToken::Service,
+                actor: Actor::Named("api-token-1".into()),
+            })
         );
         let challenge = |e: ApiError| e.problem().headers[0].1.clone();
         let unknown = mode

@@ -3,6 +3,7 @@
 //! adapter moves the bytes, and the native host uses [`problem`] for its own answers.
 
 pub mod auth;
+pub mod export;
 pub mod problem;
 pub mod request;
 pub mod response;

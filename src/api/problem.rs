@@ -28,6 +28,16 @@ pub enum ApiError {
     },
     /// Known credentials without the right (403).
     Forbidden(String),
+    /// A body in a media type the route does not take (415); `accept` names the one it
+    /// does.
+    UnsupportedMediaType {
+        accept: &'static str,
+    },
+    /// A request header that cannot be read, named with what is wrong (400).
+    BadHeader {
+        header: &'static str,
+        reason: String,
+    },
     Naming(NamingError),
 }
 
@@ -62,6 +72,11 @@ pub fn document(kind: &str, title: &str, status: u16, detail: String) -> Value {
         "status": status,
         "detail": detail,
     })
+}
+
+/// The entity tag of a record at a KV v2 version: the version, quoted (RFC 9110).
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
 }
 
 impl ApiError {
@@ -108,6 +123,26 @@ impl ApiError {
                 vec![],
                 document("forbidden", "Forbidden", 403, detail.clone()),
             ),
+            Self::UnsupportedMediaType { accept } => (
+                415,
+                vec![("accept-patch", accept.to_string())],
+                document(
+                    "unsupported-media-type",
+                    "Unsupported Media Type",
+                    415,
+                    format!("send the body as {accept}"),
+                ),
+            ),
+            Self::BadHeader { header, reason } => {
+                let mut body = document(
+                    "invalid-header",
+                    "Invalid Header",
+                    400,
+                    format!("the {header} header {reason}"),
+                );
+                body["header"] = json!(header);
+                (400, vec![], body)
+            }
             Self::MalformedJson(detail) => (
                 400,
                 vec![],
@@ -187,6 +222,20 @@ impl ApiError {
                     "Name Not Found",
                     404,
                     format!("no name {hostname} has been issued"),
+                ),
+            ),
+            Self::Naming(NamingError::PreconditionFailed { current }) => (
+                412,
+                vec![("etag", etag(*current))],
+                document(
+                    "precondition-failed",
+                    "Precondition Failed",
+                    412,
+                    format!(
+                        "the record changed since the version you sent in If-Match; it is now \
+                         at {}: read it again and decide on the change anew",
+                        etag(*current)
+                    ),
                 ),
             ),
             Self::Naming(NamingError::Misconfigured(m)) => (

@@ -4,10 +4,10 @@
 
 use serde_json::{json, Value};
 
-use crate::api::problem::{self, ApiError};
+use crate::api::problem::{self, etag, ApiError};
 use crate::api::OPENAPI;
-use crate::core::allocate::Allocation;
-use crate::core::names::Page;
+use crate::core::allocate::{Allocation, IssuedName};
+use crate::core::names::{Page, Stored};
 use crate::core::registry::NameRecord;
 use crate::core::validate::Tuple;
 use crate::core::vault::Record;
@@ -37,21 +37,64 @@ pub fn generated(request: &Tuple, allocation: &Allocation) -> Answer {
         "role": request.role.as_str(),
         "environment": request.environment.as_str(),
         "replayed": allocation.replayed,
+        "dry_run": false,
     });
     (200, headers, body)
 }
 
-/// `GET /names`: one page of a listing.
+/// `POST /generate-name` with `dry_run`: the names the request would get now, marked as a
+/// preview (nothing was written, nothing is reserved).
+pub fn preview(request: &Tuple, names: &[IssuedName]) -> Answer {
+    let body = json!({
+        "hostname": names[0].hostname,
+        "number": names[0].number,
+        "hostnames": names.iter().map(|n| &n.hostname).collect::<Vec<_>>(),
+        "numbers": names.iter().map(|n| n.number).collect::<Vec<_>>(),
+        "application": request.application.as_str(),
+        "role": request.role.as_str(),
+        "environment": request.environment.as_str(),
+        "replayed": false,
+        "dry_run": true,
+    });
+    ok(body)
+}
+
+/// A record as answered: every field there (null or empty when unset, as on records
+/// written before they existed), and its history in place of the stored events.
+pub fn record_view(record: &NameRecord) -> Value {
+    let mut value = record.to_value();
+    let fields = value.as_object_mut().expect("a record is an object");
+    fields.remove("events");
+    for field in [
+        "owner",
+        "description",
+        "created_by",
+        "released_at",
+        "released_by",
+    ] {
+        fields.entry(field).or_insert(Value::Null);
+    }
+    fields.entry("tags").or_insert_with(|| json!({}));
+    fields.insert("history".into(), json!(record.history()));
+    value
+}
+
+/// `GET /names`: one page of a search.
 pub fn listing(page: &Page) -> Answer {
     ok(json!({
-        "names": page.names.iter().map(NameRecord::to_value).collect::<Vec<_>>(),
+        "names": page.names.iter().map(record_view).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,
     }))
 }
 
-/// `GET` and `DELETE /names/{hostname}`: the name's record as it now stands.
-pub fn record(record: &NameRecord) -> Answer {
-    ok(record.to_value())
+/// `GET`, `PATCH` and `DELETE /names/{hostname}`: the name's record as it now stands, and
+/// its version as the entity tag a later `If-Match` names.
+pub fn record(stored: &Stored) -> Answer {
+    (
+        200,
+        vec![("etag", etag(stored.version))],
+        record_view(&stored.record),
+    )
 }
 
 /// `GET /healthz`: Vault and its mount are usable.

@@ -7,7 +7,9 @@ use crate::api::problem::ApiError;
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/generate-name"),
     ("GET", "/names"),
+    ("GET", "/names/export"),
     ("GET", "/names/{hostname}"),
+    ("PATCH", "/names/{hostname}"),
     ("DELETE", "/names/{hostname}"),
     ("GET", "/healthz"),
     ("GET", "/openapi.json"),
@@ -17,7 +19,9 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub enum Route<'a> {
     Generate,
     ListNames,
+    ExportNames,
     GetName(&'a str),
+    AnnotateName(&'a str),
     ReleaseName(&'a str),
     Healthz,
     OpenApi,
@@ -39,6 +43,11 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
             "GET" => Ok(Route::Healthz),
             _ => wrong("GET"),
         },
+        // Matched before `/names/{hostname}`: the service never issues a name `export`.
+        "/names/export" => match method {
+            "GET" => Ok(Route::ExportNames),
+            _ => wrong("GET"),
+        },
         "/openapi.json" => match method {
             "GET" => Ok(Route::OpenApi),
             _ => wrong("GET"),
@@ -46,8 +55,9 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
         _ => match path.strip_prefix("/names/") {
             Some(name) if !name.is_empty() && !name.contains('/') => match method {
                 "GET" => Ok(Route::GetName(name)),
+                "PATCH" => Ok(Route::AnnotateName(name)),
                 "DELETE" => Ok(Route::ReleaseName(name)),
-                _ => wrong("GET, DELETE"),
+                _ => wrong("GET, PATCH, DELETE"),
             },
             _ => Err(ApiError::NotFound { path: path.into() }),
         },
@@ -75,7 +85,7 @@ mod tests {
         assert_eq!(
             route("POST", "/names/x"),
             Err(ApiError::MethodNotAllowed {
-                allow: "GET, DELETE"
+                allow: "GET, PATCH, DELETE"
             })
         );
     }

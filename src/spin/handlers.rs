@@ -1,20 +1,19 @@
 //! One function per route: admit the caller, read the request, ask the core, shape the
 //! answer. Parsing, admission and bodies are [`crate::api`]'s; what is left here is
-//! reading the incoming request and the Vault access it gets.
+//! reading the incoming request, the Vault access it gets, and streaming an export.
 
 use futures::StreamExt;
-use spin_sdk::http::IncomingRequest;
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 
-use crate::api::auth::{Scope, VaultToken};
+use crate::api::auth::{Actor, Admitted, Scope, VaultToken};
+use crate::api::export::Format;
 use crate::api::problem::ApiError;
 use crate::api::request::{self, MAX_BODY};
 use crate::api::response::{self, Answer};
-use crate::core::allocate::NameRequest;
-use crate::core::error::NamingError;
+use crate::core::allocate::{self, NameRequest};
 use crate::core::idempotency::IdempotencyKey;
-use crate::core::names;
-use crate::core::registry::{self, NameRecord};
-use crate::core::vault::VaultConfig;
+use crate::core::names::{self, Cursor, ListQuery, Page, MAX_LIMIT};
+use crate::core::registry;
 use crate::spin::outbound::SpinEnv;
 use crate::spin::settings::Config;
 
@@ -24,25 +23,37 @@ pub(super) async fn health(config: &Config) -> Result<Answer, ApiError> {
     Ok(response::healthy(&config.vault.mount))
 }
 
-/// `POST /generate-name`.
+/// `POST /generate-name`, or its dry run.
 pub(super) async fn generate(config: &Config, req: IncomingRequest) -> Result<Answer, ApiError> {
-    let (mut env, token) = authenticate(config, &req, Scope::Generate)?;
+    let (mut env, admitted) = authenticate(config, &req, Scope::Generate)?;
     let key = header(&req, "idempotency-key")
         .as_deref()
         .map(IdempotencyKey::parse)
         .transpose()?;
     let body = read_body(req).await?;
-    let (request, count) = request::parse_generate(&body)?;
-    let order = NameRequest {
-        tuple: &request,
-        count,
+    let request = request::parse_generate(&body)?;
+    let what = format!("application '{}'", request.tuple.application.as_str());
+    let refusal = admitted.vault.refusal(&what);
+    let mut order = NameRequest {
+        tuple: &request.tuple,
+        count: request.count,
         key: key.as_ref(),
+        metadata: &request.metadata,
+        actor: "",
     };
-    let what = format!("application '{}'", request.application.as_str());
+    if request.dry_run {
+        request.tuple.check_fits(&config.allocation.template)?;
+        let names = allocate::preview(&mut env, &config.vault, &config.allocation, order)
+            .await
+            .map_err(refusal)?;
+        return Ok(response::preview(&request.tuple, &names));
+    }
+    let actor = actor(config, &mut env, &admitted).await?;
+    order.actor = &actor;
     let allocation = super::generate(config, &mut env, order)
         .await
-        .map_err(token.refusal(&what))?;
-    Ok(response::generated(&request, &allocation))
+        .map_err(refusal)?;
+    Ok(response::generated(&request.tuple, &allocation))
 }
 
 /// `GET /names`.
@@ -51,14 +62,26 @@ pub(super) async fn list_names(
     req: &IncomingRequest,
     query: &str,
 ) -> Result<Answer, ApiError> {
-    let (mut env, token) = authenticate(config, req, Scope::Read)?;
-    let query = request::parse_list_query(query)?;
-    let what = format!("application '{}'", query.application.as_str());
-    let template = &config.allocation.template;
-    let page = names::list(&mut env, &config.vault, template, &query)
-        .await
-        .map_err(token.refusal(&what))?;
+    let (mut env, admitted) = authenticate(config, req, Scope::Read)?;
+    let query = request::parse_list_query(query, &[])?;
+    let page = search(config, &mut env, &admitted.vault, &query).await?;
     Ok(response::listing(&page))
+}
+
+async fn search(
+    config: &Config,
+    env: &mut SpinEnv,
+    token: &VaultToken,
+    query: &ListQuery,
+) -> Result<Page, ApiError> {
+    let what = match &query.application {
+        Some(application) => format!("application '{}'", application.as_str()),
+        None => "the registry".to_string(),
+    };
+    let template = &config.allocation.template;
+    names::list(env, &config.vault, template, query)
+        .await
+        .map_err(token.refusal(&what))
 }
 
 /// `GET /names/{hostname}`.
@@ -67,7 +90,33 @@ pub(super) async fn get_name(
     req: &IncomingRequest,
     hostname: &str,
 ) -> Result<Answer, ApiError> {
-    on_record(config, req, Scope::Read, hostname, names::get).await
+    let (mut env, admitted) = authenticate(config, req, Scope::Read)?;
+    let hostname = registry::parse_hostname(hostname)?;
+    let stored = names::get(&mut env, &config.vault, hostname)
+        .await
+        .map_err(admitted.vault.refusal(&format!("name '{hostname}'")))?;
+    Ok(response::record(&stored))
+}
+
+/// `PATCH /names/{hostname}`: a JSON merge patch on its owner, description and tags.
+pub(super) async fn annotate_name(
+    config: &Config,
+    req: IncomingRequest,
+    hostname: &str,
+) -> Result<Answer, ApiError> {
+    let (mut env, admitted) = authenticate(config, &req, Scope::Annotate)?;
+    let hostname = registry::parse_hostname(hostname)?;
+    let if_match = request::parse_if_match(header(&req, "if-match").as_deref())?;
+    let content_type = header(&req, "content-type");
+    let body = read_body(req).await?;
+    let patch = request::parse_patch(content_type.as_deref(), &body)?;
+    // Checked whole before Vault is asked who the caller is.
+    crate::core::metadata::Metadata::default().merge(&patch)?;
+    let actor = actor(config, &mut env, &admitted).await?;
+    let stored = names::annotate(&mut env, &config.vault, hostname, &patch, if_match, &actor)
+        .await
+        .map_err(admitted.vault.refusal(&format!("name '{hostname}'")))?;
+    Ok(response::record(&stored))
 }
 
 /// `DELETE /names/{hostname}`.
@@ -76,24 +125,124 @@ pub(super) async fn release_name(
     req: &IncomingRequest,
     hostname: &str,
 ) -> Result<Answer, ApiError> {
-    on_record(config, req, Scope::Admin, hostname, names::release).await
+    let (mut env, admitted) = authenticate(config, req, Scope::Admin)?;
+    let hostname = registry::parse_hostname(hostname)?;
+    let actor = actor(config, &mut env, &admitted).await?;
+    let stored = names::release(&mut env, &config.vault, hostname, &actor)
+        .await
+        .map_err(admitted.vault.refusal(&format!("name '{hostname}'")))?;
+    Ok(response::record(&stored))
 }
 
-/// A route on one name's record: admitted for `scope`, `op` reads or changes the record,
-/// and the answer is the record as it then stands.
-async fn on_record(
+/// An export whose first page has been read: any failure until then is answered as a
+/// problem document; after, the rows are on their way.
+pub(super) struct Export {
+    env: SpinEnv,
+    token: VaultToken,
+    query: ListQuery,
+    format: Format,
+    first: Page,
+}
+
+/// `GET /names/export`: checks the request and reads the first page.
+pub(super) async fn export(
     config: &Config,
     req: &IncomingRequest,
-    scope: Scope,
-    hostname: &str,
-    op: impl AsyncFnOnce(&mut SpinEnv, &VaultConfig, &str) -> Result<NameRecord, NamingError>,
-) -> Result<Answer, ApiError> {
-    let (mut env, token) = authenticate(config, req, scope)?;
-    let hostname = registry::parse_hostname(hostname)?;
-    let record = op(&mut env, &config.vault, hostname)
-        .await
-        .map_err(token.refusal(&format!("name '{hostname}'")))?;
-    Ok(response::record(&record))
+    query: &str,
+) -> Result<Export, ApiError> {
+    let (mut env, admitted) = authenticate(config, req, Scope::Read)?;
+    let format = Format::from_query(query)?;
+    let mut query = request::parse_list_query(query, &["format"])?;
+    query.limit = MAX_LIMIT;
+    let first = search(config, &mut env, &admitted.vault, &query).await?;
+    Ok(Export {
+        env,
+        token: admitted.vault,
+        query,
+        format,
+        first,
+    })
+}
+
+impl Export {
+    /// Sends the rows, a page at a time, so memory holds one page however many match.
+    /// A Vault failure after the first page ends the body unfinished: the client sees a
+    /// broken transfer, never a file that looks complete.
+    pub(super) async fn send(mut self, config: &Config, out: ResponseOutparam) {
+        let headers = [
+            ("content-type", self.format.content_type().to_string()),
+            (
+                "content-disposition",
+                format!("attachment; filename=\"{}\"", self.format.file_name()),
+            ),
+        ]
+        .map(|(k, v)| (k.to_string(), v.into_bytes()));
+        let response = OutgoingResponse::new(Fields::from_list(&headers).expect("valid headers"));
+        response.set_status_code(200).expect("valid status");
+        let body = response.body().expect("the body is taken once");
+        out.set(response);
+        let stream = body.write().expect("the body is written once");
+        let write = |text: &str| {
+            // `blocking_write_and_flush` takes at most 4096 bytes a call.
+            text.as_bytes()
+                .chunks(4096)
+                .try_for_each(|chunk| stream.blocking_write_and_flush(chunk))
+        };
+        let mut page = std::mem::replace(
+            &mut self.first,
+            Page {
+                names: Vec::new(),
+                next_cursor: None,
+            },
+        );
+        let mut text = self.format.start();
+        loop {
+            for record in &page.names {
+                text.push_str(&self.format.row(record));
+            }
+            if let Err(e) = write(&text) {
+                eprintln!("hostnaming: the export's client went away: {e}");
+                return;
+            }
+            text.clear();
+            let Some(cursor) = page.next_cursor.as_deref().and_then(Cursor::parse) else {
+                break;
+            };
+            self.query.after = Some(cursor);
+            page = match search(config, &mut self.env, &self.token, &self.query).await {
+                Ok(page) => page,
+                Err(e) => {
+                    let status = e.problem().status;
+                    eprintln!("hostnaming: an export stopped part-way ({status}): {e:?}");
+                    return; // the body is dropped unfinished
+                }
+            };
+        }
+        drop(stream);
+        if let Err(e) = spin_sdk::http::OutgoingBody::finish(body, None) {
+            eprintln!("hostnaming: finishing the export failed: {e}");
+        }
+    }
+}
+
+/// The actor of a write: the admitted caller's name, or in pass-through mode the
+/// identity Vault gives the caller's token.
+async fn actor(
+    config: &Config,
+    env: &mut SpinEnv,
+    admitted: &Admitted,
+) -> Result<String, ApiError> {
+    match &admitted.actor {
+        Actor::Named(name) => Ok(name.clone()),
+        Actor::VaultIdentity => {
+            names::identity(env, &config.vault)
+                .await
+                .map_err(admitted.vault.refusal(
+                    "looking up whose it is (auth/token/lookup-self, which Vault's default policy \
+                 grants)",
+                ))
+        }
+    }
 }
 
 /// Admits the request for `scope` and opens Vault access with the token that gets.
@@ -101,9 +250,9 @@ fn authenticate(
     config: &Config,
     req: &IncomingRequest,
     scope: Scope,
-) -> Result<(SpinEnv, VaultToken), ApiError> {
-    let token = config.auth.admit(scope, |name| header(req, name))?;
-    Ok((config.env_for(&token), token))
+) -> Result<(SpinEnv, Admitted), ApiError> {
+    let admitted = config.auth.admit(scope, |name| header(req, name))?;
+    Ok((config.env_for(&admitted.vault), admitted))
 }
 
 fn header(req: &IncomingRequest, name: &str) -> Option<String> {

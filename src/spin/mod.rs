@@ -32,9 +32,15 @@ async fn generate(
     allocate::allocate(env, &config.vault, &config.allocation, order).await
 }
 
+/// What a route answers: a whole JSON body, or an export that streams its rows.
+enum Served {
+    Whole(Answer),
+    Export(Box<(Config, handlers::Export)>),
+}
+
 /// Matches the route and runs its handler. The OpenAPI document is served without
 /// reading the configuration, so it answers even when a variable is wrong.
-async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
+async fn serve(req: IncomingRequest) -> Result<Served, ApiError> {
     let path_and_query = req.path_with_query().unwrap_or_default();
     let (path, query) = path_and_query
         .split_once('?')
@@ -42,22 +48,36 @@ async fn serve(req: IncomingRequest) -> Result<Answer, ApiError> {
     let method = req.method().to_string();
     let route = routes::route(&method, path)?;
     if route == Route::OpenApi {
-        return Ok(response::openapi());
+        return Ok(Served::Whole(response::openapi()));
     }
     let config = Config::load()?;
-    match route {
+    let answer = match route {
         Route::OpenApi => unreachable!("answered above"),
         Route::Healthz => handlers::health(&config).await,
         Route::Generate => handlers::generate(&config, req).await,
         Route::ListNames => handlers::list_names(&config, &req, query).await,
+        Route::ExportNames => {
+            let export = handlers::export(&config, &req, query).await?;
+            return Ok(Served::Export(Box::new((config, export))));
+        }
         Route::GetName(hostname) => handlers::get_name(&config, &req, hostname).await,
+        Route::AnnotateName(hostname) => handlers::annotate_name(&config, req, hostname).await,
         Route::ReleaseName(hostname) => handlers::release_name(&config, &req, hostname).await,
-    }
+    };
+    answer.map(Served::Whole)
 }
 
 #[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let (status, headers, body) = response::finish(serve(req).await);
+    let outcome = match serve(req).await {
+        Ok(Served::Export(export)) => {
+            let (config, export) = *export;
+            return export.send(&config, out).await;
+        }
+        Ok(Served::Whole(answer)) => Ok(answer),
+        Err(e) => Err(e),
+    };
+    let (status, headers, body) = response::finish(outcome);
     if status >= 500 {
         // The detail is built without secrets (see `core::vault`), so it is safe to log.
         eprintln!("hostnaming: {} {}", status, body["detail"]);

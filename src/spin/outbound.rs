@@ -10,7 +10,7 @@ use spin_sdk::http::ErrorCode;
 use wasi::clocks::{monotonic_clock, wall_clock};
 
 use crate::core::allocate::Env;
-use crate::core::failover::Nodes;
+use crate::core::failover::{node_unusable, Nodes};
 use crate::core::vault::{self, Call, Reply, VaultConfig};
 
 /// Waits until the monotonic clock reaches `deadline` (nanoseconds), yielding to Spin's
@@ -110,6 +110,18 @@ impl SpinEnv {
 
     /// Sends `call` and reads the whole reply, giving up at `deadline` (monotonic ns).
     fn exchange(&self, node: &str, call: &Call, deadline: u64) -> Result<Reply, Failure> {
+        let future = self.start(node, call, deadline)?;
+        receive(future, deadline)
+    }
+
+    /// Sends `call` (its body included) and answers the reply to come: the request is then
+    /// in flight at the host, so several started before any is received run at once.
+    fn start(
+        &self,
+        node: &str,
+        call: &Call,
+        deadline: u64,
+    ) -> Result<spin_sdk::wit::wasi::http0_2_0::types::FutureIncomingResponse, Failure> {
         use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types as http};
         let (scheme, authority) = match node.split_once("://") {
             Some(("https", rest)) => (http::Scheme::Https, rest),
@@ -179,46 +191,62 @@ impl SpinEnv {
             drop(stream);
             http::OutgoingBody::finish(body, None).map_err(Failure::from)?;
         }
+        Ok(future)
+    }
+}
 
-        // Declared after `future`, so dropped before it: a pollable must not outlive its
-        // parent resource.
-        let ready = future.subscribe();
-        let response = loop {
-            if let Some(outcome) = future.get() {
-                break outcome
-                    .map_err(|()| Failure::Other("the reply was taken twice".into()))?
-                    .map_err(Failure::from)?;
-            }
-            wait(&ready)?;
-        };
-        let status = response.status();
-        let incoming = response
-            .consume()
-            .map_err(|()| Failure::Other("the reply body was taken twice".into()))?;
-        let stream = incoming
-            .stream()
-            .map_err(|()| Failure::Other("the reply body was taken twice".into()))?;
-        let mut bytes = Vec::new();
-        loop {
-            match stream.read(64 * 1024) {
-                Ok(chunk) if !chunk.is_empty() => bytes.extend_from_slice(&chunk),
-                Ok(_) => wait(&stream.subscribe())?,
-                Err(wasi::io::streams::StreamError::Closed) => break,
-                Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
-                    return Err(Failure::Other(format!(
-                        "reading the reply failed: {}",
-                        e.to_debug_string()
-                    )))
-                }
+/// Reads the whole reply to a started request, giving up at `deadline` (monotonic ns).
+fn receive(
+    future: spin_sdk::wit::wasi::http0_2_0::types::FutureIncomingResponse,
+    deadline: u64,
+) -> Result<Reply, Failure> {
+    use spin_sdk::wit::wasi::http0_2_0::types as http;
+    let timer = monotonic_clock::subscribe_instant(deadline);
+    let wait = |pollable: &wasi::io::poll::Pollable| {
+        if monotonic_clock::now() >= deadline {
+            return Err(Failure::Timeout);
+        }
+        wasi::io::poll::poll(&[pollable, &timer]);
+        Ok(())
+    };
+    // Declared after `future`, so dropped before it: a pollable must not outlive its
+    // parent resource.
+    let ready = future.subscribe();
+    let response = loop {
+        if let Some(outcome) = future.get() {
+            break outcome
+                .map_err(|()| Failure::Other("the reply was taken twice".into()))?
+                .map_err(Failure::from)?;
+        }
+        wait(&ready)?;
+    };
+    let status = response.status();
+    let incoming = response
+        .consume()
+        .map_err(|()| Failure::Other("the reply body was taken twice".into()))?;
+    let stream = incoming
+        .stream()
+        .map_err(|()| Failure::Other("the reply body was taken twice".into()))?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.read(64 * 1024) {
+            Ok(chunk) if !chunk.is_empty() => bytes.extend_from_slice(&chunk),
+            Ok(_) => wait(&stream.subscribe())?,
+            Err(wasi::io::streams::StreamError::Closed) => break,
+            Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
+                return Err(Failure::Other(format!(
+                    "reading the reply failed: {}",
+                    e.to_debug_string()
+                )))
             }
         }
-        drop(stream);
-        http::IncomingBody::finish(incoming);
-        Ok(Reply {
-            status,
-            body: bytes,
-        })
     }
+    drop(stream);
+    http::IncomingBody::finish(incoming);
+    Ok(Reply {
+        status,
+        body: bytes,
+    })
 }
 
 /// Why one exchange with one node produced no reply.
@@ -239,6 +267,9 @@ impl From<ErrorCode> for Failure {
     }
 }
 
+/// How many calls of a [`Env::send_all`] are in flight at once.
+const IN_FLIGHT: usize = 16;
+
 impl Env for SpinEnv {
     async fn send(&mut self, call: Call) -> Result<Reply, String> {
         // Copied out so the closure can borrow the rest of `self`; two words.
@@ -249,6 +280,32 @@ impl Env for SpinEnv {
             .await;
         self.nodes = nodes;
         outcome
+    }
+
+    /// Up to [`IN_FLIGHT`] calls at once to the preferred node; a call that node does not
+    /// answer usably is sent again on its own, through the failover of [`Env::send`].
+    async fn send_all(&mut self, calls: Vec<Call>) -> Vec<Result<Reply, String>> {
+        let addr = self.addrs[self.nodes.preferred()].clone();
+        let mut replies = Vec::with_capacity(calls.len());
+        for chunk in calls.chunks(IN_FLIGHT) {
+            let left = self.budget.saturating_sub(self.elapsed());
+            let deadline = monotonic_clock::now() + self.timeout.min(left).as_nanos() as u64;
+            let started: Vec<_> = chunk
+                .iter()
+                .map(|call| self.start(&addr, call, deadline))
+                .collect();
+            for (call, started) in chunk.iter().zip(started) {
+                let outcome = started
+                    .and_then(|future| receive(future, deadline))
+                    .map_err(|_| String::new());
+                if node_unusable(&outcome) {
+                    replies.push(self.send(call.clone()).await);
+                } else {
+                    replies.push(outcome);
+                }
+            }
+        }
+        replies
     }
 
     async fn sleep(&mut self, duration: Duration) {
