@@ -50,10 +50,14 @@ pub async fn try_request_with(
     // must not outlive the runtime that opened them.
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(url)
-        .header("content-type", "application/json");
+    let mut req = hyper::Request::builder().method(method).uri(url);
+    // JSON unless the caller says otherwise (a merge patch, a wrong type on purpose).
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        req = req.header("content-type", "application/json");
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }

@@ -138,6 +138,7 @@ const TEAM_WEB_POLICY: &str = r#"
 path "hostnaming/data/applications/web/*" { capabilities = ["create", "read", "update"] }
 path "hostnaming/data/names/web-*" { capabilities = ["create", "read", "update"] }
 path "hostnaming/data/idempotency/*" { capabilities = ["create", "read", "update"] }
+path "auth/token/lookup-self" { capabilities = ["read"] }
 "#;
 
 #[tokio::test]

@@ -130,9 +130,9 @@ fn serving_with_no_api_tokens_warns_loudly_at_start() {
 }
 
 #[test]
-fn the_token_command_prints_a_token_and_its_hash_entry() {
+fn the_token_command_prints_a_token_and_its_named_hash_entry() {
     let out = hostnaming()
-        .args(["token", "--scopes", "generate,admin"])
+        .args(["token", "--name", "ci-prod", "--scopes", "generate,admin"])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -143,7 +143,7 @@ fn the_token_command_prints_a_token_and_its_hash_entry() {
     assert_eq!(
         entry,
         format!(
-            "{}:generate,admin",
+            "ci-prod={}:generate,admin",
             hostnaming::api::auth::token_hash(token)
         )
     );
@@ -151,6 +151,12 @@ fn the_token_command_prints_a_token_and_its_hash_entry() {
     let header = format!("Bearer {token}");
     assert_eq!(
         tokens.authorize(Some(&header), hostnaming::api::auth::Scope::Admin),
-        Ok(())
+        Ok("ci-prod".to_string())
     );
+    let refused = hostnaming()
+        .args(["token", "--name", "ci prod"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("token name"));
 }

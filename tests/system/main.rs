@@ -11,6 +11,7 @@ mod component_shape;
 mod faults;
 mod generate;
 mod kill;
+mod operators;
 mod registry;
 mod schemathesis;
 mod secrets;
