@@ -2,6 +2,7 @@
 //! token, a timeout per request and a bounded budget for retries. Every error carries the
 //! URL it concerns and what the service said, so a Terraform diagnostic can be acted on.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -96,9 +97,38 @@ pub struct Record {
     pub released_at: Option<String>,
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One page of `GET /names`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Page {
+    pub names: Vec<Record>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }
 
 impl Record {
+    /// The tags as Terraform holds a map of strings.
+    pub fn tag_values(
+        &self,
+    ) -> tf_provider::value::Value<BTreeMap<String, tf_provider::value::Value<String>>> {
+        use tf_provider::value::Value;
+        Value::Value(
+            self.tags
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::Value(v.clone())))
+                .collect(),
+        )
+    }
+
     pub fn is_released(&self) -> bool {
         self.status == "released"
     }
@@ -313,15 +343,19 @@ impl Client {
         &self.settings.endpoint
     }
 
-    /// Allocates one name. `key` is the Idempotency-Key, the same on every retry.
+    /// Allocates one name with `details` (owner, description, tags; recorded in the same
+    /// write). `key` is the Idempotency-Key, the same on every retry.
     pub async fn generate(
         &self,
-        application: &str,
-        role: &str,
-        environment: &str,
+        [application, role, environment]: [&str; 3],
+        details: &serde_json::Map<String, serde_json::Value>,
         key: &str,
     ) -> Result<Generated, Error> {
-        let body = json!({"application": application, "role": role, "environment": environment});
+        let mut body =
+            json!({"application": application, "role": role, "environment": environment});
+        for (k, v) in details {
+            body[k] = v.clone();
+        }
         let answer = self
             .call(
                 Method::POST,
@@ -341,17 +375,58 @@ impl Client {
 
     /// The record of `hostname`, or `None` if the registry has never heard of it.
     pub async fn get(&self, hostname: &str) -> Result<Option<Record>, Error> {
-        self.record(Method::GET, hostname).await
+        self.record(Method::GET, hostname, None).await
     }
 
     /// Releases `hostname` (idempotent); `None` if the registry has never heard of it.
     pub async fn release(&self, hostname: &str) -> Result<Option<Record>, Error> {
-        self.record(Method::DELETE, hostname).await
+        self.record(Method::DELETE, hostname, None).await
     }
 
-    async fn record(&self, method: Method, hostname: &str) -> Result<Option<Record>, Error> {
+    /// Changes `hostname`'s owner, description and tags with a JSON merge patch (applying
+    /// it twice is applying it once, so a retry is safe); `None` if there is no such name.
+    pub async fn annotate(
+        &self,
+        hostname: &str,
+        patch: &serde_json::Value,
+    ) -> Result<Option<Record>, Error> {
+        self.record(Method::PATCH, hostname, Some(patch.to_string()))
+            .await
+    }
+
+    /// One page of a search: `query` is the filters as query-string pairs.
+    pub async fn search(
+        &self,
+        query: &[(String, String)],
+        cursor: Option<&str>,
+    ) -> Result<Page, Error> {
+        let mut pairs: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", segment(k), segment(v)))
+            .collect();
+        pairs.push("limit=100".into());
+        if let Some(cursor) = cursor {
+            pairs.push(format!("cursor={}", segment(cursor)));
+        }
+        let path = format!("/names?{}", pairs.join("&"));
+        let answer = self.call(Method::GET, &path, None, None).await?;
+        let url = answer.url.clone();
+        let bytes = Self::success(Method::GET, answer, false)?.unwrap_or_default();
+        serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
+            method: Method::GET,
+            url,
+            why: format!("the answer is not a page of names: {e}"),
+        })
+    }
+
+    async fn record(
+        &self,
+        method: Method,
+        hostname: &str,
+        body: Option<String>,
+    ) -> Result<Option<Record>, Error> {
         let path = format!("/names/{}", segment(hostname));
-        let answer = self.call(method.clone(), &path, None, None).await?;
+        let answer = self.call(method.clone(), &path, body, None).await?;
         let url = answer.url.clone();
         let Some(bytes) = Self::success(method.clone(), answer, true)? else {
             return Ok(None);
@@ -471,7 +546,12 @@ impl Client {
             .header(http::header::ACCEPT, "application/json")
             .header(http::header::USER_AGENT, USER_AGENT);
         if body.is_some() {
-            request = request.header(http::header::CONTENT_TYPE, "application/json");
+            let media = if *method == Method::PATCH {
+                "application/merge-patch+json"
+            } else {
+                "application/json"
+            };
+            request = request.header(http::header::CONTENT_TYPE, media);
         }
         if let Some(token) = &self.settings.token {
             request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
@@ -614,7 +694,7 @@ pub(crate) mod tests {
         ])
         .await;
         let got = client(&fake.url, 10_000)
-            .generate("web", "app", "prod", "k-1")
+            .generate(["web", "app", "prod"], &Default::default(), "k-1")
             .await
             .unwrap();
         assert_eq!(got.hostname, "web-app-prod-vm1");
@@ -644,7 +724,7 @@ pub(crate) mod tests {
         )])
         .await;
         let err = client(&fake.url, 10_000)
-            .generate("1web", "app", "prod", "k")
+            .generate(["1web", "app", "prod"], &Default::default(), "k")
             .await
             .unwrap_err();
         assert_eq!(fake.seen().len(), 1);

@@ -1,13 +1,14 @@
 //! terraform-provider-naming: the Terraform provider for the hostnaming service.
 //!
 //! Terraform starts this binary and speaks the plugin protocol (version 6) to it through
-//! the vendored `tf-provider` crate; `resource "naming"` and `data "naming_record"` call
-//! the service's HTTP API with `client`.
+//! the vendored `tf-provider` crate; `resource "naming"`, `data "naming_record"` and
+//! `data "naming_names"` call the service's HTTP API with `client`.
 
 mod client;
 mod provider;
 mod record;
 mod resource;
+mod search;
 
 fn main() -> anyhow::Result<()> {
     // Started by hand it would wait forever for a Terraform that never connects.

@@ -14,6 +14,7 @@ use tf_provider::{map, AttributePath, Diagnostics, DynamicDataSource, DynamicRes
 use crate::client::{self, Client, Settings};
 use crate::record::RecordDataSource;
 use crate::resource::NamingResource;
+use crate::search::SearchDataSource;
 
 pub const ENV_ENDPOINT: &str = "HOSTNAMING_URL";
 pub const ENV_TOKEN: &str = "HOSTNAMING_TOKEN";
@@ -206,7 +207,10 @@ impl Provider for NamingProvider {
         &self,
         _diags: &mut Diagnostics,
     ) -> Option<HashMap<String, Box<dyn DynamicDataSource>>> {
-        Some(map! { "record" => RecordDataSource::new(self.shared.clone()) })
+        Some(map! {
+            "record" => RecordDataSource::new(self.shared.clone()),
+            "names" => SearchDataSource::new(self.shared.clone()),
+        })
     }
 }
 

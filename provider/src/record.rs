@@ -1,6 +1,8 @@
 //! `data "naming_record"`: a hostname's registry record, for names this configuration does
 //! not manage (another team's, or one allocated with curl).
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType, Schema};
@@ -23,6 +25,10 @@ pub struct RecordState {
     pub created_at: Value<String>,
     pub released_at: Value<String>,
     pub idempotency_key: Value<String>,
+    pub owner: Value<String>,
+    pub description: Value<String>,
+    pub tags: Value<BTreeMap<String, Value<String>>>,
+    pub created_by: Value<String>,
 }
 
 pub struct RecordDataSource {
@@ -45,7 +51,7 @@ impl DataSource for RecordDataSource {
     type ProviderMetaState<'a> = ValueEmpty;
 
     fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
-        use AttributeType::{Number, String};
+        use AttributeType::{Map, Number, String};
         Some(root_schema(
             "The registry record of a hostname. Fails if the service has never issued it.",
             map! {
@@ -61,6 +67,11 @@ impl DataSource for RecordDataSource {
                 "released_at" => computed(String, "When it was released, or null."),
                 "idempotency_key" => computed(String,
                     "The Idempotency-Key it was allocated with, or null."),
+                "owner" => computed(String, "Who answers for the name, or null."),
+                "description" => computed(String, "What the name is for, or null."),
+                "tags" => computed(Map(Box::new(String)), "Its tags."),
+                "created_by" => computed(String,
+                    "Who asked for it, or null for names issued before actors were recorded."),
             },
         ))
     }
@@ -78,6 +89,7 @@ impl DataSource for RecordDataSource {
         };
         match reported(diags, client.get(hostname).await)? {
             Some(record) => Some(RecordState {
+                tags: record.tag_values(),
                 hostname: config.hostname.clone(),
                 id: Value::Value(record.hostname),
                 application: Value::Value(record.application),
@@ -88,6 +100,9 @@ impl DataSource for RecordDataSource {
                 created_at: record.created_at.into(),
                 released_at: record.released_at.into(),
                 idempotency_key: record.idempotency_key.into(),
+                owner: record.owner.into(),
+                description: record.description.into(),
+                created_by: record.created_by.into(),
             }),
             None => {
                 diags.error(

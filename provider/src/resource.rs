@@ -1,10 +1,15 @@
 //! `resource "naming"`: one hostname from the service, schema-compatible with the proof of
 //! concept's Go provider (three required inputs, `generated_name`, the hostname as `id`).
-//! Create allocates with an Idempotency-Key, read follows the registry, any input change
-//! replaces, delete releases, import adopts a hostname.
+//! Create allocates with an Idempotency-Key (owner, description and tags in the same
+//! request), read follows the registry (so a change made elsewhere shows as drift), a
+//! change of the tuple replaces, a change of the metadata patches in place, delete
+//! releases, import adopts a hostname with its metadata.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tf_provider::schema::{AttributeConstraint, AttributeType, Schema};
 use tf_provider::value::{Value, ValueEmpty};
 use tf_provider::{map, AttributePath, Diagnostics, RawValue, Resource};
@@ -32,6 +37,68 @@ pub struct NamingState {
     pub generated_name: Value<String>,
     pub idempotency_key: Value<String>,
     pub request_id: Value<String>,
+    pub owner: Value<String>,
+    pub description: Value<String>,
+    pub tags: Value<BTreeMap<String, Value<String>>>,
+    pub created_by: Value<String>,
+    pub created_at: Value<String>,
+    pub status: Value<String>,
+}
+
+/// Known tags as plain strings (an unknown or null tag value is left out).
+fn tag_map(tags: &Value<BTreeMap<String, Value<String>>>) -> BTreeMap<String, String> {
+    match tags {
+        Value::Value(map) => map
+            .iter()
+            .filter_map(|(k, v)| known(v).map(|v| (k.clone(), v.to_string())))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// Owner, description and tags as a `POST /generate-name` body carries them (absent ones
+/// left out).
+pub fn details(state: &NamingState) -> serde_json::Map<String, serde_json::Value> {
+    let mut body = serde_json::Map::new();
+    if let Some(owner) = known(&state.owner) {
+        body.insert("owner".into(), json!(owner));
+    }
+    if let Some(description) = known(&state.description) {
+        body.insert("description".into(), json!(description));
+    }
+    let tags = tag_map(&state.tags);
+    if !tags.is_empty() {
+        body.insert("tags".into(), json!(tags));
+    }
+    body
+}
+
+/// The JSON merge patch that takes a name's metadata from `prior` to `planned`: fields and
+/// tags that differ, `null` for those removed.
+pub fn merge_patch(prior: &NamingState, planned: &NamingState) -> serde_json::Value {
+    let mut patch = serde_json::Map::new();
+    for (field, before, after) in [
+        ("owner", &prior.owner, &planned.owner),
+        ("description", &prior.description, &planned.description),
+    ] {
+        if known(before) != known(after) {
+            patch.insert(field.into(), json!(known(after)));
+        }
+    }
+    let (before, after) = (tag_map(&prior.tags), tag_map(&planned.tags));
+    let mut tags = serde_json::Map::new();
+    for key in before.keys().filter(|k| !after.contains_key(*k)) {
+        tags.insert(key.clone(), serde_json::Value::Null);
+    }
+    for (key, value) in &after {
+        if before.get(key) != Some(value) {
+            tags.insert(key.clone(), json!(value));
+        }
+    }
+    if !tags.is_empty() {
+        patch.insert("tags".into(), serde_json::Value::Object(tags));
+    }
+    serde_json::Value::Object(patch)
 }
 
 impl NamingState {
@@ -44,12 +111,25 @@ impl NamingState {
         }
     }
 
+    /// Takes what the registry says: the tuple, the metadata (so a change made elsewhere
+    /// shows as drift) and the computed attributes.
     fn adopt(&mut self, record: &Record) {
         self.id = Value::Value(record.hostname.clone());
         self.generated_name = Value::Value(record.hostname.clone());
         self.application = Value::Value(record.application.clone());
         self.role = Value::Value(record.role.clone());
         self.environment = Value::Value(record.environment.clone());
+        self.owner = record.owner.clone().into();
+        self.description = record.description.clone().into();
+        // No tags reads as the configuration wrote it: unset, or an empty map.
+        self.tags = match (&self.tags, record.tags.is_empty()) {
+            (Value::Value(map), true) if map.is_empty() => Value::Value(BTreeMap::new()),
+            (_, true) => Value::Null,
+            (_, false) => record.tag_values(),
+        };
+        self.created_by = record.created_by.clone().into();
+        self.created_at = record.created_at.clone().into();
+        self.status = Value::Value(record.status.clone());
     }
 }
 
@@ -116,18 +196,16 @@ impl NamingResource {
     async fn allocate(
         client: &Client,
         inputs: [&str; 3],
+        details: &serde_json::Map<String, serde_json::Value>,
         user_key: Option<&str>,
     ) -> Result<(String, String), Error> {
-        let [application, role, environment] = inputs;
         let mut generation = 1;
         loop {
             let key = match user_key {
                 Some(user_key) => derived_key(user_key, inputs, generation),
                 None => random_key(),
             };
-            let generated = client
-                .generate(application, role, environment, &key)
-                .await?;
+            let generated = client.generate(inputs, details, &key).await?;
             if generated.replayed && generation < MAX_GENERATIONS {
                 if let Some(record) = client.get(&generated.hostname).await? {
                     if record.is_released() {
@@ -156,7 +234,7 @@ impl Resource for NamingResource {
 
     fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
         use AttributeConstraint::{Computed, Optional, Required};
-        use AttributeType::String;
+        use AttributeType::{Map, String};
         // Version 1; version 0 is the proof of concept's Go provider (see `upgrade`).
         let mut schema = root_schema(
             "A hostname allocated by the hostnaming service and released when the resource \
@@ -178,6 +256,20 @@ impl Resource for NamingResource {
                      allocated instead of a second one. Changing it changes nothing."),
                 "request_id" => attribute(String, Computed,
                     "The Idempotency-Key the name was allocated with (empty if none)."),
+                "owner" => attribute(String, Optional,
+                    "Who answers for the name (at most 256 characters). Changed in place."),
+                "description" => attribute(String, Optional,
+                    "What the name is for (at most 1024 characters). Changed in place."),
+                "tags" => attribute(Map(Box::new(String)), Optional,
+                    "At most 32 tags: keys of lowercase letters, digits, _, . and -, values \
+                     of at most 256 characters. Changed in place."),
+                "created_by" => attribute(String, Computed,
+                    "Who asked for the name: the API token's name, or the caller's Vault \
+                     identity."),
+                "created_at" => attribute(String, Computed,
+                    "When the name was issued (RFC 3339)."),
+                "status" => attribute(String, Computed,
+                    "\"issued\" (a name released elsewhere is allocated anew)."),
             },
         );
         schema.block.version = 1;
@@ -252,6 +344,9 @@ impl Resource for NamingResource {
         proposed_state.id = Value::Unknown;
         proposed_state.generated_name = Value::Unknown;
         proposed_state.request_id = Value::Unknown;
+        proposed_state.created_by = Value::Unknown;
+        proposed_state.created_at = Value::Unknown;
+        proposed_state.status = Value::Unknown;
         Some((proposed_state, ValueEmpty::default()))
     }
 
@@ -300,25 +395,55 @@ impl Resource for NamingResource {
             return None;
         };
         let user_key = known(&planned_state.idempotency_key);
-        let allocated = Self::allocate(&client, [application, role, environment], user_key).await;
+        let inputs = [application, role, environment];
+        let details = details(&planned_state);
+        let allocated = Self::allocate(&client, inputs, &details, user_key).await;
         let (hostname, key) = reported(diags, allocated)?;
-        planned_state.id = Value::Value(hostname.clone());
-        planned_state.generated_name = Value::Value(hostname);
         planned_state.request_id = Value::Value(key);
+        match reported(diags, client.get(&hostname).await)? {
+            Some(record) => planned_state.adopt(&record),
+            None => {
+                diags.root_error_short(format!("{hostname} was issued but has no record"));
+                return None;
+            }
+        }
         Some((planned_state, planned_private_state))
     }
 
     async fn update<'a>(
         &self,
-        _diags: &mut Diagnostics,
-        _prior_state: Self::State<'a>,
-        planned_state: Self::State<'a>,
+        diags: &mut Diagnostics,
+        prior_state: Self::State<'a>,
+        mut planned_state: Self::State<'a>,
         _config_state: Self::State<'a>,
         planned_private_state: Self::PrivateState<'a>,
         _provider_meta_state: Self::ProviderMetaState<'a>,
     ) -> Option<(Self::State<'a>, Self::PrivateState<'a>)> {
-        // Only `idempotency_key` can change in place, and it only matters at creation.
-        Some((planned_state, planned_private_state))
+        // The tuple replaces (see plan_update); `idempotency_key` only matters at creation;
+        // the metadata is patched in place.
+        let patch = merge_patch(&prior_state, &planned_state);
+        if patch.as_object().is_some_and(|p| p.is_empty()) {
+            return Some((planned_state, planned_private_state));
+        }
+        let client = self.shared.client(diags)?;
+        let Some(id) = known(&prior_state.id).map(str::to_string) else {
+            diags.root_error_short("the name's hostname is not known");
+            return None;
+        };
+        match reported(diags, client.annotate(&id, &patch).await)? {
+            Some(record) => {
+                planned_state.adopt(&record);
+                Some((planned_state, planned_private_state))
+            }
+            None => {
+                diags.root_error(
+                    format!("{id} is not in the hostnaming registry"),
+                    "Its owner, description and tags cannot be changed; refresh to allocate a \
+                     new name.",
+                );
+                None
+            }
+        }
     }
 
     async fn destroy<'a>(
@@ -441,6 +566,7 @@ mod tests {
         let (hostname, key) = NamingResource::allocate(
             &client(&fake.url, 1_000),
             ["web", "app", "prod"],
+            &Default::default(),
             Some("vm-a"),
         )
         .await
@@ -472,6 +598,7 @@ mod tests {
         let (hostname, key) = NamingResource::allocate(
             &client(&fake.url, 1_000),
             ["web", "app", "prod"],
+            &Default::default(),
             Some("vm-a"),
         )
         .await
@@ -481,6 +608,42 @@ mod tests {
             ("web-app-prod-vm1", "vm-a/web/app/prod/1")
         );
         assert_eq!(fake.seen().len(), 2);
+    }
+
+    #[test]
+    fn a_metadata_change_is_the_merge_patch_of_what_differs() {
+        let tags = |pairs: &[(&str, &str)]| {
+            Value::Value(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Value::Value(v.to_string())))
+                    .collect(),
+            )
+        };
+        let prior = NamingState {
+            owner: Value::Value("a".into()),
+            description: Value::Value("same".into()),
+            tags: tags(&[("keep", "1"), ("change", "old"), ("drop", "x")]),
+            ..NamingState::default()
+        };
+        let planned = NamingState {
+            owner: Value::Null,
+            description: Value::Value("same".into()),
+            tags: tags(&[("keep", "1"), ("change", "new"), ("add", "y")]),
+            ..NamingState::default()
+        };
+        assert_eq!(
+            merge_patch(&prior, &planned),
+            json!({"owner": null, "tags": {"change": "new", "drop": null, "add": "y"}})
+        );
+        assert_eq!(merge_patch(&planned, &planned), json!({}));
+        assert_eq!(
+            details(&planned),
+            json!({"description": "same", "tags": {"keep": "1", "change": "new", "add": "y"}})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
     }
 
     #[test]

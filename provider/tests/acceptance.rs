@@ -782,3 +782,134 @@ async fn the_vault_example_matches_what_bootstrap_creates() {
         common::vault::service_policy("names-dev")
     );
 }
+
+/// Owner, description and tags: set at creation, changed in place (an update, never a
+/// replacement), a change made elsewhere shown as drift and put back, import bringing
+/// them in, and the search data source finding names by them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_is_set_changed_in_place_drift_detected_imported_and_searched() {
+    let bao = Bao::start().await;
+    let svc = Service::start(&bao, &[]).await;
+    let config = |owner: &str, tier: &str| {
+        format!(
+            r#"
+terraform {{
+  required_providers {{
+    naming = {{ source = "local/terraform-providers/naming" }}
+  }}
+}}
+
+resource "naming" "vm" {{
+  application = "web"
+  role        = "app"
+  environment = "prod"
+  owner       = "{owner}"
+  description = "edge proxy"
+  tags = {{
+    tier = "{tier}"
+    cost = "42"
+  }}
+}}
+
+data "naming_names" "gold" {{
+  tags       = {{ tier = "gold" }}
+  depends_on = [naming.vm]
+}}
+
+output "vm" {{
+  value = naming.vm
+}}
+
+output "gold" {{
+  value = data.naming_names.gold.hostnames
+}}
+"#
+        )
+    };
+    let tf = Tf::new("provider", &[]).env("HOSTNAMING_URL", &svc.url);
+    tf.write("main.tf", &config("team-web", "gold"));
+    tf.apply(&[]).await;
+    let vm = tf.output("vm").await;
+    let hostname = vm["generated_name"].as_str().unwrap().to_string();
+    assert_eq!(
+        (&vm["created_by"], &vm["status"]),
+        (&json!("anonymous"), &json!("issued")),
+        "{vm}"
+    );
+    assert!(vm["created_at"].as_str().unwrap().ends_with('Z'));
+    let stored = record(&svc, &hostname).await;
+    assert_eq!(
+        (&stored["owner"], &stored["description"], &stored["tags"]),
+        (
+            &json!("team-web"),
+            &json!("edge proxy"),
+            &json!({"tier": "gold", "cost": "42"})
+        )
+    );
+    assert_eq!(tf.output("gold").await, json!([hostname]));
+    assert_eq!(tf.plan(&[]).await.code, 0);
+
+    // A tag changed in the configuration: an update in place, the same name.
+    tf.write("main.tf", &config("team-web", "silver"));
+    let plan = tf.plan(&[]).await;
+    assert!(
+        plan.flat()
+            .contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        plan.text
+    );
+    assert!(plan.flat().contains("updated in-place"), "{}", plan.text);
+    tf.apply(&[]).await;
+    let after = record(&svc, &hostname).await;
+    assert_eq!(after["tags"], json!({"tier": "silver", "cost": "42"}));
+    assert_eq!(
+        after["history"].as_array().unwrap().last().unwrap()["changed"],
+        json!(["tags.tier"])
+    );
+    assert_eq!(tf.output("vm").await["generated_name"], hostname.as_str());
+
+    // Changed elsewhere: the plan shows the drift and puts it back, in place.
+    let elsewhere = request_with(
+        "PATCH",
+        &format!("{}/names/{hostname}", svc.url),
+        r#"{"owner":"someone-else","tags":{"extra":"x"}}"#,
+        &[("content-type", "application/merge-patch+json")],
+    )
+    .await;
+    assert_eq!(elsewhere.status, 200, "{}", elsewhere.text);
+    let drift = tf.plan(&[]).await;
+    assert_eq!(drift.code, 2, "{}", drift.text);
+    assert!(
+        drift.flat().contains("\"someone-else\" -> \"team-web\""),
+        "{}",
+        drift.text
+    );
+    assert!(
+        drift
+            .flat()
+            .contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        drift.text
+    );
+    tf.apply(&[]).await;
+    let restored = record(&svc, &hostname).await;
+    assert_eq!(
+        (&restored["owner"], &restored["tags"]),
+        (&json!("team-web"), &json!({"tier": "silver", "cost": "42"}))
+    );
+
+    // Import brings the metadata: the imported state plans no change.
+    tf.ok(&["state", "rm", "naming.vm"]).await;
+    tf.ok(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "naming.vm",
+        &hostname,
+    ])
+    .await;
+    let imported = tf.plan(&[]).await;
+    assert_eq!(imported.code, 0, "{}", imported.text);
+    tf.destroy(&[]).await;
+    assert_eq!(status(&svc, &hostname).await, "released");
+}
