@@ -1,7 +1,8 @@
 //! `hostnaming-bench`: measures the hostnaming service. `bench` sets its throughput and
-//! latency beside a native ceiling, `soak` shows that nothing drifts over many allocations.
-//! Both start their own OpenBao and their own service, a child process of this binary
-//! running the host's `serve` command, unless given a running service's URL.
+//! latency beside a native ceiling, `soak` shows that nothing drifts over many allocations,
+//! `registry` measures what operators' features cost (metadata, search, export).
+//! Each starts its own OpenBao and its own service, a child process of this binary
+//! running the host's `serve` command (`bench` and `soak` can be given a running one).
 
 mod bench;
 mod hop;
@@ -10,6 +11,7 @@ mod native;
 mod overhead;
 mod plot;
 mod procs;
+mod registry;
 mod report;
 mod soak;
 
@@ -32,6 +34,7 @@ struct Cli {
 enum Command {
     Bench(bench::Args),
     Soak(soak::Args),
+    Registry(registry::Args),
     /// `hostnaming serve`, run by `bench` and `soak` as their service.
     #[command(hide = true)]
     Serve(serve::Args),
@@ -44,6 +47,7 @@ async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench::execute(args).await,
         Command::Soak(args) => soak::execute(args).await,
+        Command::Registry(args) => registry::execute(args).await,
         Command::Serve(args) => serve::execute(args).await,
         Command::HopServe(args) => hop::execute(args).await,
     }

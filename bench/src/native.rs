@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hostnaming::core::allocate::{self, Env, NameRequest, Settings};
+use hostnaming::core::metadata::Metadata;
 use hostnaming::core::validate::Tuple;
 use hostnaming::core::vault::{Call, Method, Reply, VaultConfig};
 use http_body_util::{BodyExt, Full};
@@ -84,6 +85,8 @@ pub async fn allocate_natively(
         tuple: request,
         count: 1,
         key: None,
+        metadata: &Metadata::default(),
+        actor: "bench",
     };
     let grant = allocate::allocate(env, vault, &Settings::default(), order)
         .await

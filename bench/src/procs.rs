@@ -125,16 +125,25 @@ impl OwnService {
     }
 
     fn memory_mib(&self, field: &str) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kib: f64 = status
-            .lines()
-            .find(|l| l.starts_with(field))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        Some(kib / 1024.0)
+        memory_of(self.child.id(), field)
     }
+}
+
+/// Resident memory (VmRSS) of process `pid` now, in MiB.
+pub fn rss_of(pid: u32) -> Option<f64> {
+    memory_of(pid, "VmRSS:")
+}
+
+fn memory_of(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 /// The processes besides this one whose CPU the benchmark accounts for: known only when

@@ -168,3 +168,39 @@ fn bench_refuses_flags_that_would_do_nothing() {
         assert!(stderr.contains("--overhead-only"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_registry_bench_measures_metadata_search_and_a_streamed_export() {
+    let dir = std::env::temp_dir().join(format!("hostnaming-registry-test-{}", std::process::id()));
+    let json = dir.join("registry.json");
+    let manifest = format!("{}/../spin.toml", env!("CARGO_MANIFEST_DIR"));
+    let stdout = succeeds(
+        bench()
+            .arg("registry")
+            .args([
+                "--names",
+                "400",
+                "--allocations",
+                "20",
+                "--manifest",
+                &manifest,
+                "--json",
+            ])
+            .arg(&json),
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(stdout.contains("with metadata"), "{stdout}");
+    assert!(report["plain_per_second"].as_f64().unwrap() > 0.0);
+    assert!(report["metadata_per_second"].as_f64().unwrap() > 0.0);
+    // 40 from the rates, then batches of ten up to 400.
+    assert_eq!(report["names"], 400);
+    assert_eq!(report["export"]["names"], 400);
+    assert!(report["export"]["bytes"].as_u64().unwrap() > 400 * 40);
+    assert!(
+        report["export"]["rss_peak_mib"].as_f64().unwrap()
+            >= report["export"]["rss_before_mib"].as_f64().unwrap()
+    );
+    assert!(report["first_page_requests"].as_u64().unwrap() >= 1);
+}
