@@ -181,6 +181,19 @@ fn now(env: &impl Env) -> String {
     crate::core::time::rfc3339(env.unix_millis() / 1000)
 }
 
+/// The next number a counter read as `secret` hands out (1 for a counter never written).
+fn next_number(cfg: &VaultConfig, counter_path: &str, secret: &Secret) -> Result<u64, NamingError> {
+    match &secret.data {
+        Some(data) => vault::counter_value(data, COUNTER_FIELD).map_err(|e| {
+            NamingError::VaultUnavailable(format!(
+                "the counter at {}/{counter_path} is unusable: {e}",
+                cfg.mount
+            ))
+        }),
+        None => Ok(1),
+    }
+}
+
 /// Takes `count` consecutive numbers from the tuple's counter.
 async fn advance<E: Env>(
     env: &mut E,
@@ -202,15 +215,7 @@ async fn advance<E: Env>(
             Some(lost) => read_past(env, cfg, policy, &counter_path, lost, what, attempts).await?,
             None => read(env, cfg, &counter_path, what).await?,
         };
-        let next = match &secret.data {
-            Some(data) => vault::counter_value(data, COUNTER_FIELD).map_err(|e| {
-                NamingError::VaultUnavailable(format!(
-                    "the counter at {}/{counter_path} is unusable: {e}",
-                    cfg.mount
-                ))
-            })?,
-            None => 1,
-        };
+        let next = next_number(cfg, &counter_path, &secret)?;
         let exhausted =
             || NamingError::VaultUnavailable(format!("the counter at {counter_path} is exhausted"));
         let following = next.checked_add(u64::from(count)).ok_or_else(exhausted)?;
@@ -343,15 +348,7 @@ pub async fn preview<E: Env>(
     let template = &settings.template;
     let counter_path = template.counter_path(order.tuple);
     let secret = read(env, cfg, &counter_path, "read the counter").await?;
-    let mut number = match &secret.data {
-        Some(data) => vault::counter_value(data, COUNTER_FIELD).map_err(|e| {
-            NamingError::VaultUnavailable(format!(
-                "the counter at {}/{counter_path} is unusable: {e}",
-                cfg.mount
-            ))
-        })?,
-        None => 1,
-    };
+    let mut number = next_number(cfg, &counter_path, &secret)?;
     let mut names = Vec::new();
     let mut looked = 0;
     while names.len() < order.count as usize {

@@ -159,16 +159,10 @@ impl SpinEnv {
         // No request-options: the deadline below covers the whole exchange, and giving up
         // drops the future, which cancels the host's work on it.
         let future = outgoing_handler::handle(request, None).map_err(Failure::from)?;
-        let timer = monotonic_clock::subscribe_instant(deadline);
         // Every wait races the deadline, sending the body included: a Vault that never
         // takes the body must not hold the caller past it, whatever the host buffers.
-        let wait = |pollable: &wasi::io::poll::Pollable| {
-            if monotonic_clock::now() >= deadline {
-                return Err(Failure::Timeout);
-            }
-            wasi::io::poll::poll(&[pollable, &timer]);
-            Ok(())
-        };
+        let deadline = Deadline::at(deadline);
+        let wait = |pollable: &wasi::io::poll::Pollable| deadline.wait(pollable);
         if let (Some(body), Some(bytes)) = (body, &call.body) {
             let stream = body.write().map_err(|()| invalid("body"))?;
             let failed = |e| Failure::Other(format!("sending the body failed: {e}"));
@@ -201,14 +195,8 @@ fn receive(
     deadline: u64,
 ) -> Result<Reply, Failure> {
     use spin_sdk::wit::wasi::http0_2_0::types as http;
-    let timer = monotonic_clock::subscribe_instant(deadline);
-    let wait = |pollable: &wasi::io::poll::Pollable| {
-        if monotonic_clock::now() >= deadline {
-            return Err(Failure::Timeout);
-        }
-        wasi::io::poll::poll(&[pollable, &timer]);
-        Ok(())
-    };
+    let deadline = Deadline::at(deadline);
+    let wait = |pollable: &wasi::io::poll::Pollable| deadline.wait(pollable);
     // Declared after `future`, so dropped before it: a pollable must not outlive its
     // parent resource.
     let ready = future.subscribe();
@@ -247,6 +235,30 @@ fn receive(
         status,
         body: bytes,
     })
+}
+
+/// A monotonic deadline (nanoseconds) and its timer, which every wait races.
+struct Deadline {
+    at: u64,
+    timer: wasi::io::poll::Pollable,
+}
+
+impl Deadline {
+    fn at(at: u64) -> Self {
+        Self {
+            at,
+            timer: monotonic_clock::subscribe_instant(at),
+        }
+    }
+
+    /// Waits until `pollable` is ready or the deadline passes; `Timeout` once it has.
+    fn wait(&self, pollable: &wasi::io::poll::Pollable) -> Result<(), Failure> {
+        if monotonic_clock::now() >= self.at {
+            return Err(Failure::Timeout);
+        }
+        wasi::io::poll::poll(&[pollable, &self.timer]);
+        Ok(())
+    }
 }
 
 /// Why one exchange with one node produced no reply.
