@@ -256,9 +256,12 @@ pub async fn execute(args: Args) -> Result<()> {
     let base = 2 * allocations;
     let batches = |n: usize| n.saturating_sub(base).div_ceil(10);
     let (small, all) = (batches(names / 10).max(1), batches(names).max(2));
+    eprintln!("registry: seeding {} names", 10 * small);
     seed(&http, &url, 0..small).await.context("seeding")?;
     let small_export = export(&http, &url, &stack, base + 10 * small).await?;
+    eprintln!("registry: seeding {} names more", 10 * (all - small));
     seed(&http, &url, small..all).await.context("seeding")?;
+    eprintln!("registry: searching and exporting");
     let total = base + 10 * all;
     let (first_page_ms, first_page_requests) = first_page(&http, &url, "tag=tier:gold", 50).await?;
     let (unfiltered_page_ms, _) = first_page(&http, &url, "status=issued", 50).await?;

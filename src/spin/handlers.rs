@@ -12,7 +12,7 @@ use crate::api::request::{self, MAX_BODY};
 use crate::api::response::{self, Answer};
 use crate::core::allocate::{self, NameRequest};
 use crate::core::idempotency::IdempotencyKey;
-use crate::core::names::{self, Cursor, ListQuery, Page, MAX_LIMIT};
+use crate::core::names::{self, Cursor, ListQuery, Page};
 use crate::core::registry;
 use crate::spin::outbound::SpinEnv;
 use crate::spin::settings::Config;
@@ -134,6 +134,10 @@ pub(super) async fn release_name(
     Ok(response::record(&stored))
 }
 
+/// Records an export reads and writes at a time: its memory is about one page, whatever
+/// the registry's size.
+const EXPORT_PAGE: usize = 1000;
+
 /// An export whose first page has been read: any failure until then is answered as a
 /// problem document; after, the rows are on their way.
 pub(super) struct Export {
@@ -153,7 +157,7 @@ pub(super) async fn export(
     let (mut env, admitted) = authenticate(config, req, Scope::Read)?;
     let format = Format::from_query(query)?;
     let mut query = request::parse_list_query(query, &["format"])?;
-    query.limit = MAX_LIMIT;
+    query.limit = EXPORT_PAGE;
     let first = search(config, &mut env, &admitted.vault, &query).await?;
     Ok(Export {
         env,
@@ -209,6 +213,8 @@ impl Export {
                 break;
             };
             self.query.after = Some(cursor);
+            // Each page has the whole deadline: an export of any size is many pages.
+            self.env.restart();
             page = match search(config, &mut self.env, &self.token, &self.query).await {
                 Ok(page) => page,
                 Err(e) => {

@@ -62,6 +62,12 @@ impl SpinEnv {
         }
     }
 
+    /// Starts the budget afresh: for a request made of several bounded parts (an export's
+    /// pages), each part gets the whole budget rather than sharing one.
+    pub(super) fn restart(&mut self) {
+        self.started = monotonic_clock::now();
+    }
+
     /// Prefixes an error with its node when there are several to tell apart.
     fn which(&self, node: &str) -> String {
         if self.addrs.len() > 1 {
