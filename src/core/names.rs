@@ -790,6 +790,46 @@ mod tests {
     }
 
     #[test]
+    fn a_vault_that_answers_a_list_whole_is_searched_the_same() {
+        let mut paged = StubVault::default();
+        let mut whole = StubVault {
+            whole_lists: true,
+            ..StubVault::default()
+        };
+        for v in [&mut paged, &mut whole] {
+            issue(v, "web", "app", "prod", 3);
+            issue(v, "db", "pg", "prod", 2);
+        }
+        let walk = |v: &mut StubVault| {
+            let (mut all, mut cursor) = (Vec::new(), None::<String>);
+            loop {
+                let (names, next) = search(v, Filters::default(), 2, cursor.as_deref());
+                all.extend(names);
+                match next {
+                    Some(next) => cursor = Some(next),
+                    None => return all,
+                }
+            }
+        };
+        let expected = [
+            "db-pg-prod-vm1",
+            "db-pg-prod-vm2",
+            "web-app-prod-vm1",
+            "web-app-prod-vm2",
+            "web-app-prod-vm3",
+        ];
+        assert_eq!(walk(&mut paged), expected);
+        assert_eq!(walk(&mut whole), expected);
+        let lists = |v: &StubVault| {
+            v.calls
+                .iter()
+                .filter(|(_, p)| p.contains("list=true"))
+                .count()
+        };
+        assert!(lists(&whole) >= 3, "one LIST per page");
+    }
+
+    #[test]
     fn a_search_keeps_only_names_with_every_tag_the_owner_and_the_time_asked_for() {
         let mut v = StubVault::default();
         issue(&mut v, "web", "app", "prod", 3);
