@@ -23,29 +23,24 @@ fn ok(body: Value) -> Answer {
 /// `Hostnaming-Conflicts` counts the races the allocation lost, which the host's
 /// admission throttles on.
 pub fn generated(request: &Tuple, allocation: &Allocation) -> Answer {
-    let first = &allocation.names[0];
     let mut headers = vec![("hostnaming-conflicts", allocation.conflicts.to_string())];
     if allocation.replayed {
         headers.push(("idempotent-replayed", "true".to_string()));
     }
-    let body = json!({
-        "hostname": first.hostname,
-        "number": first.number,
-        "hostnames": allocation.names.iter().map(|n| &n.hostname).collect::<Vec<_>>(),
-        "numbers": allocation.names.iter().map(|n| n.number).collect::<Vec<_>>(),
-        "application": request.application.as_str(),
-        "role": request.role.as_str(),
-        "environment": request.environment.as_str(),
-        "replayed": allocation.replayed,
-        "dry_run": false,
-    });
+    let body = names_body(request, &allocation.names, allocation.replayed, false);
     (200, headers, body)
 }
 
 /// `POST /generate-name` with `dry_run`: the names the request would get now, marked as a
 /// preview (nothing was written, nothing is reserved).
 pub fn preview(request: &Tuple, names: &[IssuedName]) -> Answer {
-    let body = json!({
+    ok(names_body(request, names, false, true))
+}
+
+/// The body both answers of `POST /generate-name` share: the names (the first also on its
+/// own), the tuple, and whether they were replayed or only previewed.
+fn names_body(request: &Tuple, names: &[IssuedName], replayed: bool, dry_run: bool) -> Value {
+    json!({
         "hostname": names[0].hostname,
         "number": names[0].number,
         "hostnames": names.iter().map(|n| &n.hostname).collect::<Vec<_>>(),
@@ -53,10 +48,9 @@ pub fn preview(request: &Tuple, names: &[IssuedName]) -> Answer {
         "application": request.application.as_str(),
         "role": request.role.as_str(),
         "environment": request.environment.as_str(),
-        "replayed": false,
-        "dry_run": true,
-    });
-    ok(body)
+        "replayed": replayed,
+        "dry_run": dry_run,
+    })
 }
 
 /// A record as answered: every field there (null or empty when unset, as on records
