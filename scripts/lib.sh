@@ -24,14 +24,25 @@ ensure_bao() {
 }
 
 # The OpenAPI tests validate src/api/openapi.json (openapi-spec-validator) and fuzz the served
-# API against it (schemathesis).
+# API against it (schemathesis); the web page's tests drive Chromium with Playwright under pytest.
 ensure_python_tools() {
+    if ! python3 -c 'import playwright, pytest' 2>/dev/null; then
+        python3 -m pip install --quiet --disable-pip-version-check 'playwright==1.65.2' 'pytest==8.4.2'
+    fi
     if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
         python3 -m pip install --quiet --disable-pip-version-check 'openapi-spec-validator==0.9.0'
     fi
     if ! command -v schemathesis >/dev/null 2>&1; then
         python3 -m pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
         hash -r
+    fi
+}
+
+# The web page's tests run Debian's headless Chromium (Playwright's own browser download cannot
+# be used everywhere; the system's can).
+ensure_chromium() {
+    if ! command -v chromium >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq chromium >/dev/null
     fi
 }
 

@@ -26,6 +26,8 @@ pub enum Scope {
 }
 
 impl Scope {
+    pub const ALL: [Scope; 4] = [Self::Generate, Self::Read, Self::Annotate, Self::Admin];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Generate => "generate",
@@ -109,36 +111,118 @@ impl Mode {
     ) -> Result<Admitted, ApiError> {
         match self {
             Self::Tokens(tokens) => {
-                let challenge = r#"Bearer realm="hostnaming""#;
-                match tokens.authorize(header("authorization").as_deref(), scope) {
-                    Ok(name) => Ok(Admitted {
-                        vault: VaultToken::Service,
-                        actor: Actor::Named(name),
-                    }),
-                    Err(Denied::Missing) => Err(ApiError::Unauthenticated {
-                        detail: "send an API token as `Authorization: Bearer <token>`".into(),
-                        challenge: challenge.into(),
-                    }),
-                    Err(Denied::Unknown) => Err(ApiError::Unauthenticated {
-                        detail: "the bearer token is not one this service knows".into(),
-                        challenge: format!(r#"{challenge}, error="invalid_token""#),
-                    }),
-                    Err(Denied::Lacks(scope)) => Err(ApiError::Forbidden(format!(
-                        "this token lacks the `{}` scope",
-                        scope.name()
-                    ))),
-                }
+                let name = tokens
+                    .authorize(header("authorization").as_deref(), scope)
+                    .map_err(refused)?;
+                Ok(Admitted {
+                    vault: VaultToken::Service,
+                    actor: Actor::Named(name),
+                })
             }
-            Self::VaultPassThrough => match header("x-vault-token") {
-                Some(token) if header_safe(&token) => Ok(Admitted {
-                    vault: VaultToken::Caller(token),
-                    actor: Actor::VaultIdentity,
-                }),
-                _ => Err(ApiError::Unauthenticated {
-                    detail: "send your Vault token as `X-Vault-Token`".into(),
-                    challenge: r#"X-Vault-Token realm="hostnaming""#.into(),
-                }),
-            },
+            Self::VaultPassThrough => Ok(Admitted {
+                vault: vault_token(&header)?,
+                actor: Actor::VaultIdentity,
+            }),
+        }
+    }
+
+    /// Who the caller is and what it may do, for `GET /session` (the web page greys out
+    /// what the caller may not do). Credentials are checked as [`Mode::admit`] does; a
+    /// passed-through Vault token is only handed back, for Vault to say what it may do.
+    pub fn introduce(&self, header: impl Fn(&str) -> Option<String>) -> Result<Caller, ApiError> {
+        match self {
+            Self::Tokens(tokens) if tokens.is_empty() => Ok(Caller::Known {
+                auth: "open",
+                actor: ANONYMOUS.into(),
+                scopes: Scope::ALL.to_vec(),
+            }),
+            Self::Tokens(tokens) => {
+                let entry = tokens
+                    .entry(header("authorization").as_deref())
+                    .map_err(refused)?;
+                Ok(Caller::Known {
+                    auth: "tokens",
+                    actor: entry.name.clone(),
+                    scopes: entry.scopes.clone(),
+                })
+            }
+            Self::VaultPassThrough => Ok(Caller::Vault(vault_token(&header)?)),
+        }
+    }
+}
+
+/// A caller as [`Mode::introduce`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// Known from the service's own configuration: how callers authenticate (`open` or
+    /// `tokens`), its name and its scopes.
+    Known {
+        auth: &'static str,
+        actor: String,
+        scopes: Vec<Scope>,
+    },
+    /// A Vault token in pass-through mode: what it may do is Vault's to say.
+    Vault(VaultToken),
+}
+
+/// The paths (mount-relative) whose capabilities tell what a passed-through Vault token
+/// may do: a counter and a name record, `hostname`'s when the page is about one. A policy
+/// narrower than the mount (one application's counters) shows as lacking on the stand-ins;
+/// the page then asks again about the name it shows.
+pub fn vault_probe_paths(hostname: Option<&str>) -> Vec<String> {
+    vec![
+        "data/applications/probe/probe/probe/counter".into(),
+        format!("data/names/{}", hostname.unwrap_or("probe-probe-probe-vm1")),
+    ]
+}
+
+/// The scopes the capabilities of [`vault_probe_paths`] amount to: generating takes
+/// advancing a counter and creating a record; reading, reading one; annotating and
+/// releasing, updating one.
+pub fn vault_scopes(capabilities: &[Vec<String>]) -> Vec<Scope> {
+    let has = |i: usize, cap: &str| {
+        capabilities
+            .get(i)
+            .is_some_and(|caps| caps.iter().any(|c| c == cap || c == "root"))
+    };
+    let mut scopes = Vec::new();
+    if has(0, "update") && has(1, "create") {
+        scopes.push(Scope::Generate);
+    }
+    if has(1, "read") {
+        scopes.push(Scope::Read);
+    }
+    if has(1, "update") {
+        scopes.extend([Scope::Annotate, Scope::Admin]);
+    }
+    scopes
+}
+
+/// The pass-through caller's `X-Vault-Token`, or a 401 asking for it.
+fn vault_token(header: &impl Fn(&str) -> Option<String>) -> Result<VaultToken, ApiError> {
+    match header("x-vault-token") {
+        Some(token) if header_safe(&token) => Ok(VaultToken::Caller(token)),
+        _ => Err(ApiError::Unauthenticated {
+            detail: "send your Vault token as `X-Vault-Token`".into(),
+            challenge: r#"X-Vault-Token realm="hostnaming""#.into(),
+        }),
+    }
+}
+
+/// An API token refused: 401 with a challenge, or 403 naming the missing scope.
+fn refused(denied: Denied) -> ApiError {
+    let challenge = r#"Bearer realm="hostnaming""#;
+    match denied {
+        Denied::Missing => ApiError::Unauthenticated {
+            detail: "send an API token as `Authorization: Bearer <token>`".into(),
+            challenge: challenge.into(),
+        },
+        Denied::Unknown => ApiError::Unauthenticated {
+            detail: "the bearer token is not one this service knows".into(),
+            challenge: format!(r#"{challenge}, error="invalid_token""#),
+        },
+        Denied::Lacks(scope) => {
+            ApiError::Forbidden(format!("this token lacks the `{}` scope", scope.name()))
         }
     }
 }
@@ -294,6 +378,16 @@ impl ApiTokens {
         if self.is_empty() {
             return Ok(ANONYMOUS.to_string());
         }
+        let entry = self.entry(authorization)?;
+        if entry.scopes.contains(&needed) {
+            Ok(entry.name.clone())
+        } else {
+            Err(Denied::Lacks(needed))
+        }
+    }
+
+    /// The entry an `Authorization` header value's bearer token matches.
+    fn entry(&self, authorization: Option<&str>) -> Result<&Entry, Denied> {
         let token = authorization
             .and_then(|h| {
                 let (scheme, rest) = h.trim().split_once(' ')?;
@@ -309,17 +403,68 @@ impl ApiTokens {
                 matched = Some(entry);
             }
         }
-        match matched {
-            None => Err(Denied::Unknown),
-            Some(e) if e.scopes.contains(&needed) => Ok(e.name.clone()),
-            Some(_) => Err(Denied::Lacks(needed)),
-        }
+        matched.ok_or(Denied::Unknown)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn a_session_names_the_token_and_its_scopes_and_refuses_unknown_ones() {
+        let mode = Mode::Tokens(tokens());
+        let known = mode.introduce(headers(&[("authorization", "Bearer hn_alpha")]));
+        assert_eq!(
+            known,
+            Ok(Caller::Known {
+                auth: "tokens",
+                actor: "api-token-1".into(),
+                scopes: vec![Scope::Generate, Scope::Read],
+            })
+        );
+        for pairs in [&[][..], &[("authorization", "Bearer nope")][..]] {
+            let refused = mode.introduce(headers(pairs)).unwrap_err();
+            assert_eq!(refused.problem().status, 401);
+        }
+    }
+
+    #[test]
+    fn an_open_service_gives_everyone_every_scope_and_pass_through_hands_vault_the_token() {
+        let open = Mode::Tokens(ApiTokens::default()).introduce(headers(&[]));
+        assert!(
+            matches!(open, Ok(Caller::Known { auth: "open", scopes, .. }) if scopes == Scope::ALL)
+        );
+        let vault = Mode::VaultPassThrough.introduce(headers(&[("x-vault-token", "s.abc")]));
+        assert_eq!(vault, Ok(Caller::Vault(VaultToken::Caller("s.abc".into()))));
+        let missing = Mode::VaultPassThrough.introduce(headers(&[])).unwrap_err();
+        assert_eq!(missing.problem().status, 401);
+    }
+
+    #[test]
+    fn a_vault_tokens_scopes_follow_its_capabilities_on_a_counter_and_a_record() {
+        let caps = |counter: &[&str], name: &[&str]| {
+            let owned = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            vault_scopes(&[owned(counter), owned(name)])
+        };
+        assert_eq!(caps(&[], &["read"]), vec![Scope::Read]);
+        assert_eq!(
+            caps(&["create", "read", "update"], &["create", "read", "update"]),
+            Scope::ALL.to_vec()
+        );
+        assert_eq!(caps(&["update"], &["read"]), vec![Scope::Read]);
+        assert_eq!(caps(&["root"], &["root"]), Scope::ALL.to_vec());
+        assert_eq!(caps(&[], &[]), vec![]);
+    }
 
     fn tokens() -> ApiTokens {
         let spec = format!(

@@ -8,6 +8,7 @@ pub mod problem;
 pub mod request;
 pub mod response;
 pub mod routes;
+pub mod ui;
 
 /// The OpenAPI 3.1 description of every route.
 pub const OPENAPI: &str = include_str!("openapi.json");

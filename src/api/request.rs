@@ -169,6 +169,56 @@ fn decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Every `key=value` of a query string, decoded, refusing keys outside `known`.
+fn query_pairs(query: &str, known: &[&str]) -> Result<Vec<(String, String)>, FieldError> {
+    let mut pairs = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (decode(k), decode(v));
+        if !known.contains(&k.as_str()) {
+            let known = known.join(", ");
+            return Err(FieldError::new(
+                &k,
+                format!("is not a parameter here ({known})"),
+            ));
+        }
+        pairs.push((k, v));
+    }
+    Ok(pairs)
+}
+
+/// Parses `GET /session`'s query: an optional `hostname` the page is about.
+pub fn parse_session_query(query: &str) -> Result<Option<String>, FieldError> {
+    let mut hostname = None;
+    for (_, v) in query_pairs(query, &["hostname"])? {
+        registry::parse_hostname(&v)
+            .map_err(|_| FieldError::new("hostname", "must be a hostname this service issues"))?;
+        hostname = Some(v);
+    }
+    Ok(hostname)
+}
+
+/// Parses `GET /suggestions`'s query: no parameter asks for applications, `application`
+/// for its roles, and `role` as well for their environments.
+pub fn parse_suggestions_query(
+    query: &str,
+) -> Result<(Option<Fragment>, Option<Fragment>), FieldError> {
+    let (mut application, mut role) = (None, None);
+    for (k, v) in query_pairs(query, &["application", "role"])? {
+        match k.as_str() {
+            "application" => application = Some(Fragment::parse("application", &v)?),
+            _ => role = Some(Fragment::parse("role", &v)?),
+        }
+    }
+    if role.is_some() && application.is_none() {
+        return Err(FieldError::new(
+            "role",
+            "needs the application it belongs to",
+        ));
+    }
+    Ok((application, role))
+}
+
 /// The filters of `GET /names` and `GET /names/export`.
 pub const FILTERS: &str = "application, role, environment, status, owner, created_by, \
                            tag=key:value, created_after, created_before, prefix";
@@ -427,6 +477,36 @@ mod tests {
                 "{query}"
             );
         }
+    }
+
+    #[test]
+    fn suggestions_and_session_queries_name_what_is_wrong() {
+        let field = |e: FieldError| e.field;
+        assert_eq!(parse_suggestions_query("").unwrap(), (None, None));
+        let (a, r) = parse_suggestions_query("application=web&role=app").unwrap();
+        assert_eq!((a.unwrap().as_str(), r.unwrap().as_str()), ("web", "app"));
+        assert_eq!(
+            field(parse_suggestions_query("role=app").unwrap_err()),
+            "role"
+        );
+        assert_eq!(
+            field(parse_suggestions_query("application=Web!").unwrap_err()),
+            "application"
+        );
+        assert_eq!(
+            field(parse_suggestions_query("colour=red").unwrap_err()),
+            "colour"
+        );
+        assert_eq!(
+            parse_session_query("hostname=web-app-prod-vm1")
+                .unwrap()
+                .as_deref(),
+            Some("web-app-prod-vm1")
+        );
+        assert_eq!(
+            field(parse_session_query("hostname=../x").unwrap_err()),
+            "hostname"
+        );
     }
 
     #[test]

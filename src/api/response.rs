@@ -4,7 +4,9 @@
 
 use serde_json::{json, Value};
 
+use crate::api::auth::Scope;
 use crate::api::problem::{self, etag, ApiError};
+use crate::api::ui;
 use crate::api::OPENAPI;
 use crate::core::allocate::{Allocation, IssuedName};
 use crate::core::names::{Page, Stored};
@@ -96,6 +98,20 @@ pub fn healthy(mount: &str) -> Answer {
     ok(json!({"status": "ok", "mount": mount}))
 }
 
+/// `GET /session`: how callers authenticate here, who this one is, and its scopes.
+pub fn session(auth: &str, actor: &str, scopes: &[Scope]) -> Answer {
+    ok(json!({
+        "auth": auth,
+        "actor": actor,
+        "scopes": scopes.iter().map(|s| s.name()).collect::<Vec<_>>(),
+    }))
+}
+
+/// `GET /suggestions`: the values already used for `field`.
+pub fn suggestions(field: &str, values: &[String]) -> Answer {
+    ok(json!({ "field": field, "values": values }))
+}
+
 /// `GET /openapi.json`.
 pub fn openapi() -> Answer {
     let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON");
@@ -117,6 +133,7 @@ pub fn finish(outcome: Result<Answer, ApiError>) -> Answer {
         problem::CONTENT_TYPE
     };
     headers.push(("content-type", content_type.to_string()));
+    headers.extend(ui::SECURITY_HEADERS.map(|(k, v)| (k, v.to_string())));
     (status, headers, body)
 }
 
@@ -150,7 +167,11 @@ mod tests {
 
     #[test]
     fn successes_are_json_and_failures_problem_json() {
-        let content_type = |answer: Answer| answer.1.last().unwrap().1.clone();
+        let content_type = |answer: Answer| {
+            let headers = answer.1;
+            let found = headers.iter().find(|(k, _)| *k == "content-type");
+            found.unwrap().1.clone()
+        };
         assert_eq!(content_type(finish(Ok(healthy("m")))), "application/json");
         let failure = finish(Err(ApiError::NotFound { path: "/x".into() }));
         assert_eq!(failure.0, 404);

@@ -2,6 +2,7 @@
 //! the same way for every path, and the OpenAPI test can check the list.
 
 use crate::api::problem::ApiError;
+use crate::api::ui;
 
 /// Every (method, path template) the component serves.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -13,6 +14,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/names/{hostname}"),
     ("GET", "/healthz"),
     ("GET", "/openapi.json"),
+    ("GET", "/session"),
+    ("GET", "/suggestions"),
+    ("GET", "/"),
+    ("GET", "/ui/{asset}"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +30,12 @@ pub enum Route<'a> {
     ReleaseName(&'a str),
     Healthz,
     OpenApi,
+    Session,
+    Suggestions,
+    /// The web page.
+    Page,
+    /// One of the page's files, by a name [`ui::asset`] knows.
+    Asset(&'a str),
 }
 
 /// Matches a request line. `path` excludes the query string.
@@ -52,6 +63,23 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
             "GET" => Ok(Route::OpenApi),
             _ => wrong("GET"),
         },
+        "/session" => match method {
+            "GET" => Ok(Route::Session),
+            _ => wrong("GET"),
+        },
+        "/suggestions" => match method {
+            "GET" => Ok(Route::Suggestions),
+            _ => wrong("GET"),
+        },
+        "/" => match method {
+            "GET" => Ok(Route::Page),
+            _ => wrong("GET"),
+        },
+        _ if path.starts_with("/ui/") => match ui::asset(&path[4..]) {
+            Some(asset) if method == "GET" => Ok(Route::Asset(asset.name)),
+            Some(_) => wrong("GET"),
+            None => Err(ApiError::NotFound { path: path.into() }),
+        },
         _ => match path.strip_prefix("/names/") {
             Some(name) if !name.is_empty() && !name.contains('/') => match method {
                 "GET" => Ok(Route::GetName(name)),
@@ -71,7 +99,9 @@ mod tests {
     #[test]
     fn every_listed_route_is_matched() {
         for (method, template) in ROUTES {
-            let path = template.replace("{hostname}", "web-app-prod-vm1");
+            let path = template
+                .replace("{hostname}", "web-app-prod-vm1")
+                .replace("{asset}", "app.js");
             assert!(route(method, &path).is_ok(), "{method} {path}");
         }
     }
@@ -92,7 +122,15 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_404() {
-        for path in ["/", "/generate-name/", "/names/", "/names/a/b", "/nope"] {
+        for path in [
+            "/ui/",
+            "/ui/nope.js",
+            "/ui/../openapi.json",
+            "/generate-name/",
+            "/names/",
+            "/names/a/b",
+            "/nope",
+        ] {
             assert!(
                 matches!(route("GET", path), Err(ApiError::NotFound { .. })),
                 "{path}"

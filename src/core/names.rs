@@ -526,6 +526,43 @@ async fn list_application<E: Env>(
     Ok(Page { names, next_cursor })
 }
 
+/// The values already used at one level of the counters' tree, in order: the
+/// applications; with `application`, its roles; with a `role` too, their environments.
+/// What the web page suggests while a name is being asked for. `_` (the counter path's
+/// stand-in for a field the template leaves out) is no value anyone typed.
+pub async fn used_values<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    application: Option<&Fragment>,
+    role: Option<&Fragment>,
+) -> Result<Vec<String>, NamingError> {
+    let dir = match (application, role) {
+        (None, _) => "applications/".to_string(),
+        (Some(a), None) => format!("applications/{}/", a.as_str()),
+        (Some(a), Some(r)) => format!("applications/{}/{}/", a.as_str(), r.as_str()),
+    };
+    let mut values: Vec<String> = list_dir(env, cfg, &dir)
+        .await?
+        .into_iter()
+        .filter_map(|k| k.strip_suffix('/').map(String::from))
+        .filter(|k| k != "_")
+        .collect();
+    values.sort();
+    Ok(values)
+}
+
+/// What the calls' token may do on each of `paths` (mount-relative, such as
+/// `data/names/x`), as Vault's `sys/capabilities-self` tells: for a page that greys out what
+/// a passed-through Vault token may not do. Vault's default policy lets every token ask.
+pub async fn capabilities<E: Env>(
+    env: &mut E,
+    cfg: &VaultConfig,
+    paths: &[String],
+) -> Result<Vec<Vec<String>>, NamingError> {
+    let reply = send(env, cfg, vault::capabilities_self(cfg, paths)).await?;
+    Ok(vault::parse_capabilities(cfg, paths, &reply)?)
+}
+
 /// `Ok` when Vault is reachable, unsealed, and the mount exists as KV v2.
 pub async fn health<E: Env>(env: &mut E, cfg: &VaultConfig) -> Result<(), NamingError> {
     let reply = send(env, cfg, vault::health()).await?;

@@ -145,6 +145,55 @@ pub fn parse_identity(cfg: &VaultConfig, reply: &Reply) -> Result<String, Fault>
         })
 }
 
+/// What the call's token may do on each of `paths` (relative to the mount).
+pub fn capabilities_self(cfg: &VaultConfig, paths: &[String]) -> Call {
+    let full: Vec<String> = paths.iter().map(|p| format!("{}/{p}", cfg.mount)).collect();
+    Call {
+        method: Method::Post,
+        path: "/v1/sys/capabilities-self".into(),
+        body: Some(json!({ "paths": full }).to_string().into_bytes()),
+    }
+}
+
+/// Interprets [`capabilities_self`]: each path's capabilities, in the order asked (Vault
+/// answers them keyed by the full path; `deny` alone means none).
+pub fn parse_capabilities(
+    cfg: &VaultConfig,
+    paths: &[String],
+    reply: &Reply,
+) -> Result<Vec<Vec<String>>, Fault> {
+    if reply.status != 200 {
+        return Err(fault(
+            cfg,
+            "ask Vault what the caller's token may do",
+            reply,
+        ));
+    }
+    let body: Value = serde_json::from_slice(&reply.body).map_err(|_| {
+        Fault::Unexpected("Vault's answer to sys/capabilities-self is not JSON".into())
+    })?;
+    let of = |path: &String| {
+        let full = format!("{}/{path}", cfg.mount);
+        let caps = body
+            .get(&full)
+            .or_else(|| body.pointer("/data").and_then(|d| d.get(&full)))
+            .and_then(Value::as_array)
+            .map(|caps| {
+                caps.iter()
+                    .filter_map(Value::as_str)
+                    .filter(|c| *c != "deny")
+                    .map(String::from)
+                    .collect()
+            });
+        caps.ok_or_else(|| {
+            Fault::Unexpected(format!(
+                "Vault's answer to sys/capabilities-self does not mention {full}"
+            ))
+        })
+    };
+    paths.iter().map(of).collect()
+}
+
 /// Vault's own health endpoint (unauthenticated).
 pub fn health() -> Call {
     Call {

@@ -5,7 +5,7 @@
 use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 
-use crate::api::auth::{Actor, Admitted, Scope, VaultToken};
+use crate::api::auth::{self, Actor, Admitted, Caller, Scope, VaultToken};
 use crate::api::export::Format;
 use crate::api::problem::ApiError;
 use crate::api::request::{self, MAX_BODY};
@@ -82,6 +82,57 @@ async fn search(
     names::list(env, &config.vault, template, query)
         .await
         .map_err(token.refusal(&what))
+}
+
+/// `GET /session`: who the caller is and what it may do. A passed-through Vault token's
+/// scopes are its capabilities, asked of Vault (about `hostname` when the page shows one).
+pub(super) async fn session(
+    config: &Config,
+    req: &IncomingRequest,
+    query: &str,
+) -> Result<Answer, ApiError> {
+    let hostname = request::parse_session_query(query)?;
+    let token = match config.auth.introduce(|name| header(req, name))? {
+        Caller::Known {
+            auth,
+            actor,
+            scopes,
+        } => return Ok(response::session(auth, &actor, &scopes)),
+        Caller::Vault(token) => token,
+    };
+    let mut env = config.env_for(&token);
+    let paths = auth::vault_probe_paths(hostname.as_deref());
+    let refusal = token.refusal("asking what it may do (sys/capabilities-self)");
+    let capabilities = names::capabilities(&mut env, &config.vault, &paths)
+        .await
+        .map_err(&refusal)?;
+    let actor = names::identity(&mut env, &config.vault)
+        .await
+        .map_err(&refusal)?;
+    Ok(response::session(
+        "vault",
+        &actor,
+        &auth::vault_scopes(&capabilities),
+    ))
+}
+
+/// `GET /suggestions`: the applications, roles or environments already used.
+pub(super) async fn suggestions(
+    config: &Config,
+    req: &IncomingRequest,
+    query: &str,
+) -> Result<Answer, ApiError> {
+    let (mut env, admitted) = authenticate(config, req, Scope::Read)?;
+    let (application, role) = request::parse_suggestions_query(query)?;
+    let field = match (&application, &role) {
+        (None, _) => "application",
+        (Some(_), None) => "role",
+        (Some(_), Some(_)) => "environment",
+    };
+    let values = names::used_values(&mut env, &config.vault, application.as_ref(), role.as_ref())
+        .await
+        .map_err(admitted.vault.refusal("the counters"))?;
+    Ok(response::suggestions(field, &values))
 }
 
 /// `GET /names/{hostname}`.
@@ -261,7 +312,7 @@ fn authenticate(
     Ok((config.env_for(&admitted.vault), admitted))
 }
 
-fn header(req: &IncomingRequest, name: &str) -> Option<String> {
+pub(super) fn header(req: &IncomingRequest, name: &str) -> Option<String> {
     let values = req.headers().get(name);
     values
         .first()

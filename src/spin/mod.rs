@@ -17,6 +17,7 @@ use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam
 use crate::api::problem::ApiError;
 use crate::api::response::{self, Answer};
 use crate::api::routes::{self, Route};
+use crate::api::ui;
 use crate::core::allocate::{self, Allocation, NameRequest};
 use crate::core::error::NamingError;
 use crate::spin::outbound::SpinEnv;
@@ -32,14 +33,17 @@ async fn generate(
     allocate::allocate(env, &config.vault, &config.allocation, order).await
 }
 
-/// What a route answers: a whole JSON body, or an export that streams its rows.
+/// What a route answers: a whole JSON body, one of the page's files, or an export that
+/// streams its rows.
 enum Served {
     Whole(Answer),
+    File(&'static ui::Asset, Option<String>),
     Export(Box<(Config, handlers::Export)>),
 }
 
-/// Matches the route and runs its handler. The OpenAPI document is served without
-/// reading the configuration, so it answers even when a variable is wrong.
+/// Matches the route and runs its handler. The OpenAPI document and the page are served
+/// without reading the configuration, so they answer even when a variable is wrong (the
+/// page then shows what `/healthz` says).
 async fn serve(req: IncomingRequest) -> Result<Served, ApiError> {
     let path_and_query = req.path_with_query().unwrap_or_default();
     let (path, query) = path_and_query
@@ -47,12 +51,18 @@ async fn serve(req: IncomingRequest) -> Result<Served, ApiError> {
         .unwrap_or((path_and_query.as_str(), ""));
     let method = req.method().to_string();
     let route = routes::route(&method, path)?;
-    if route == Route::OpenApi {
-        return Ok(Served::Whole(response::openapi()));
+    let file = |asset| Ok(Served::File(asset, handlers::header(&req, "if-none-match")));
+    match route {
+        Route::OpenApi => return Ok(Served::Whole(response::openapi())),
+        Route::Page => return file(&ui::PAGE),
+        Route::Asset(name) => return file(ui::asset(name).expect("routes checks the name")),
+        _ => {}
     }
     let config = Config::load()?;
     let answer = match route {
-        Route::OpenApi => unreachable!("answered above"),
+        Route::OpenApi | Route::Page | Route::Asset(_) => unreachable!("answered above"),
+        Route::Session => handlers::session(&config, &req, query).await,
+        Route::Suggestions => handlers::suggestions(&config, &req, query).await,
         Route::Healthz => handlers::health(&config).await,
         Route::Generate => handlers::generate(&config, req).await,
         Route::ListNames => handlers::list_names(&config, &req, query).await,
@@ -74,6 +84,10 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
             let (config, export) = *export;
             return export.send(&config, out).await;
         }
+        Ok(Served::File(asset, if_none_match)) => {
+            let (status, headers, body) = ui::answer(asset, if_none_match.as_deref());
+            return send(out, status, headers, body.to_vec()).await;
+        }
         Ok(Served::Whole(answer)) => Ok(answer),
         Err(e) => Err(e),
     };
@@ -82,16 +96,22 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         // The detail is built without secrets (see `core::vault`), so it is safe to log.
         eprintln!("hostnaming: {} {}", status, body["detail"]);
     }
+    send(out, status, headers, body.to_string().into_bytes()).await;
+}
+
+async fn send(
+    out: ResponseOutparam,
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+) {
     let fields: Vec<(String, Vec<u8>)> = headers
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.into_bytes()))
         .collect();
     let response = OutgoingResponse::new(Fields::from_list(&fields).expect("static header names"));
     response.set_status_code(status).expect("valid status");
-    if let Err(e) = out
-        .set_with_body(response, body.to_string().into_bytes())
-        .await
-    {
+    if let Err(e) = out.set_with_body(response, body).await {
         eprintln!("hostnaming: writing the response failed: {e}");
     }
 }

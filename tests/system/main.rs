@@ -12,6 +12,7 @@ mod faults;
 mod generate;
 mod kill;
 mod operators;
+mod page;
 mod registry;
 mod schemathesis;
 mod secrets;
