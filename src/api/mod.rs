@@ -10,5 +10,6 @@ pub mod response;
 pub mod routes;
 pub mod ui;
 
-/// The OpenAPI 3.1 description of every route.
-pub const OPENAPI: &str = include_str!("openapi.json");
+/// The OpenAPI 3.1 description of every route (src/api/openapi.json, its indentation
+/// removed by the build script).
+pub const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));

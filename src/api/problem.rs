@@ -33,6 +33,8 @@ pub enum ApiError {
     UnsupportedMediaType {
         accept: &'static str,
     },
+    /// A response the client's `Accept-Encoding` refuses (406).
+    NotAcceptable(String),
     /// A request header that cannot be read, named with what is wrong (400).
     BadHeader {
         header: &'static str,
@@ -122,6 +124,11 @@ impl ApiError {
                 403,
                 vec![],
                 document("forbidden", "Forbidden", 403, detail.clone()),
+            ),
+            Self::NotAcceptable(detail) => (
+                406,
+                vec![],
+                document("not-acceptable", "Not Acceptable", 406, detail.clone()),
             ),
             Self::UnsupportedMediaType { accept } => (
                 415,

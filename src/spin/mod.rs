@@ -37,7 +37,8 @@ async fn generate(
 /// streams its rows.
 enum Served {
     Whole(Answer),
-    File(&'static ui::Asset, Option<String>),
+    /// A file, with the request's `If-None-Match` and `Accept-Encoding`.
+    File(&'static ui::Asset, Option<String>, Option<String>),
     Export(Box<(Config, handlers::Export)>),
 }
 
@@ -51,7 +52,11 @@ async fn serve(req: IncomingRequest) -> Result<Served, ApiError> {
         .unwrap_or((path_and_query.as_str(), ""));
     let method = req.method().to_string();
     let route = routes::route(&method, path)?;
-    let file = |asset| Ok(Served::File(asset, handlers::header(&req, "if-none-match")));
+    let file = |asset| {
+        let if_none_match = handlers::header(&req, "if-none-match");
+        let accept_encoding = handlers::header(&req, "accept-encoding");
+        Ok(Served::File(asset, if_none_match, accept_encoding))
+    };
     match route {
         Route::OpenApi => return Ok(Served::Whole(response::openapi())),
         Route::Page => return file(&ui::PAGE),
@@ -84,9 +89,13 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
             let (config, export) = *export;
             return export.send(&config, out).await;
         }
-        Ok(Served::File(asset, if_none_match)) => {
-            let (status, headers, body) = ui::answer(asset, if_none_match.as_deref());
-            return send(out, status, headers, body.to_vec()).await;
+        Ok(Served::File(asset, if_none_match, accept_encoding)) => {
+            match ui::answer(asset, if_none_match.as_deref(), accept_encoding.as_deref()) {
+                Ok((status, headers, body)) => {
+                    return send(out, status, headers, body.to_vec()).await
+                }
+                Err(e) => Err(e),
+            }
         }
         Ok(Served::Whole(answer)) => Ok(answer),
         Err(e) => Err(e),

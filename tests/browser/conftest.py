@@ -9,6 +9,7 @@ host) and runs these tests with their addresses in the environment:
 - HOSTNAMING_VAULT_URL: pass-through mode, with HOSTNAMING_VAULT_READER_TOKEN, a Vault
   token whose policy only reads names;
 - HOSTNAMING_DOWN_URL: a service whose Vault does not answer;
+- HOSTNAMING_MISCONFIGURED_URL: a service whose mount does not exist;
 - HOSTNAMING_ARTIFACTS: where screenshots and page weights are written.
 
 Chromium is Debian's (`/usr/bin/chromium`), driven by Playwright for Python.

@@ -305,6 +305,15 @@ def test_a_banner_says_when_vault_is_unavailable(page):
     shot(page, "vault-down")
 
 
+def test_the_banner_also_says_when_the_mount_is_missing(page):
+    page.goto(f"{env('HOSTNAMING_MISCONFIGURED_URL')}/")
+    banner = page.locator("#banner")
+    expect(banner).to_contain_text("Vault is not available")
+    # Vault refuses the service's token outside its mount's policy, or there is no mount:
+    # either way the banner names the mount.
+    expect(banner).to_contain_text(re.compile(r"no KV v2 mount at 'missing'|read missing/config"))
+
+
 def test_a_healthy_vault_shows_no_banner(page, open_url):
     page.goto(f"{open_url}/")
     expect(page.get_by_role("heading", name="Names", level=1)).to_be_visible()

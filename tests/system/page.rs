@@ -248,7 +248,7 @@ async fn suggestions_list_the_values_used_level_by_level() {
 }
 
 /// Runs tests/browser with pytest against services on one OpenBao: open, with API tokens,
-/// in pass-through mode, and one whose Vault does not answer. Screenshots and page weights
+/// in pass-through mode, one whose Vault does not answer and one whose mount is missing. Screenshots and page weights
 /// go to target/browser-artifacts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_page_works_in_a_real_browser() {
@@ -263,6 +263,7 @@ async fn the_web_page_works_in_a_real_browser() {
     let vault = Service::start(&bao, &[("auth_mode", "vault")]).await;
     let vault_reader = vault_token(&bao, &[("names-reader", NAMES_READER)]).await;
     let down = Service::start(&bao, &[("vault_addr", "http://127.0.0.1:1")]).await;
+    let misconfigured = Service::start(&bao, &[("vault_mount", "missing")]).await;
     let workspace = common::workspace();
     let artifacts = workspace.join("target/browser-artifacts");
     let out = tokio::process::Command::new("python3")
@@ -283,6 +284,7 @@ async fn the_web_page_works_in_a_real_browser() {
         .env("HOSTNAMING_VAULT_URL", &vault.url)
         .env("HOSTNAMING_VAULT_READER_TOKEN", &vault_reader)
         .env("HOSTNAMING_DOWN_URL", &down.url)
+        .env("HOSTNAMING_MISCONFIGURED_URL", &misconfigured.url)
         .env("HOSTNAMING_ARTIFACTS", &artifacts)
         .output()
         .await
