@@ -14,6 +14,8 @@ use serde_json::Value;
 pub struct Resp {
     pub status: u16,
     pub headers: http::HeaderMap,
+    /// The body as sent (compressed when the answer says so).
+    pub body: Bytes,
     pub text: String,
     pub json: Value,
 }
@@ -74,6 +76,7 @@ pub async fn try_request_with(
     Ok(Resp {
         status,
         headers,
+        body: bytes,
         text,
         json,
     })

@@ -2,6 +2,8 @@
 //! relies on (`/session`, `/suggestions`), and the browser tests (tests/browser, headless
 //! Chromium driven by Playwright) against the real host, component and OpenBao.
 
+use std::io::Read;
+
 use hostnaming::api::auth::token_hash;
 use hostnaming_testkit as common;
 use serde_json::{json, Value};
@@ -22,9 +24,20 @@ async fn the_page_and_its_files_are_served_with_their_types_tags_and_security_he
         page.header("content-type"),
         Some("text/html; charset=utf-8")
     );
-    assert!(page
-        .text
-        .contains(r#"<script type="module" src="/ui/app.js">"#));
+    // Sent gzip-compressed, as embedded.
+    assert_eq!(page.header("content-encoding"), Some("gzip"));
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&page.body[..])
+        .read_to_string(&mut html)
+        .unwrap();
+    assert!(html.contains(r#"<script type="module" src="/ui/app.js">"#));
+    // A client that refuses gzip is told so.
+    let identity = request_with("GET", &svc.url, "", &[("accept-encoding", "identity")]).await;
+    assert_eq!(identity.status, 406);
+    assert_eq!(
+        identity.json["type"],
+        "urn:hostnaming:problem:not-acceptable"
+    );
     let csp = page.header("content-security-policy").unwrap();
     for directive in [
         "default-src 'none'",
