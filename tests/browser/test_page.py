@@ -236,6 +236,10 @@ def test_in_pass_through_mode_the_page_asks_for_a_vault_token_and_vault_decides(
     page.goto(f"{url}/")
     token = field(page, "Vault token")
     expect(token).to_be_visible()
+    # Vault refusing a token is a 403, shown plainly at the field.
+    token.fill("s.not-a-vault-token")
+    token.press("Enter")
+    expect(page.locator("#f-token-error")).to_contain_text("Vault refused your token")
     token.fill(env("HOSTNAMING_VAULT_READER_TOKEN"))
     token.press("Enter")
     expect(page.locator("#who")).to_contain_text("(read)")
