@@ -87,13 +87,16 @@ pub fn etag(asset: &Asset) -> String {
     format!("\"{hex}\"")
 }
 
+/// A file's answer: status, headers, body.
+pub type FileAnswer = (u16, Vec<(&'static str, String)>, &'static [u8]);
+
 /// What a request for `asset` gets: its gzip bytes, 304 without a body when
 /// `if_none_match` names its current tag, or 406 for a client that refuses gzip.
 pub fn answer(
     asset: &'static Asset,
     if_none_match: Option<&str>,
     accept_encoding: Option<&str>,
-) -> Result<(u16, Vec<(&'static str, String)>, &'static [u8]), ApiError> {
+) -> Result<FileAnswer, ApiError> {
     if !accepts_gzip(accept_encoding) {
         return Err(ApiError::NotAcceptable(
             "the page's files are sent gzip-compressed; send `Accept-Encoding: gzip`".into(),
