@@ -295,7 +295,7 @@ async fn every_kind_of_bad_input_gets_its_4xx_and_leaves_vault_untouched() {
         ("GET", "/generate-name", String::new(), 405, None),
         ("PUT", "/generate-name", ok("web"), 405, None),
         ("POST", "/generate-names", ok("web"), 404, None),
-        ("GET", "/", String::new(), 404, None),
+        ("GET", "/ui/missing.js", String::new(), 404, None),
     ];
     for (method, path, body, status, field) in cases {
         let resp = svc.request(method, path, &body).await;
