@@ -20,7 +20,27 @@ pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:3000";
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(60);
 
-const USER_AGENT: &str = concat!("terraform-provider-naming/", env!("CARGO_PKG_VERSION"));
+/// The provider's name and version, the start of its User-Agent.
+pub const PRODUCT: &str = concat!("terraform-provider-naming/", env!("CARGO_PKG_VERSION"));
+
+/// `terraform-provider-naming/{version} terraform/{version}`: what the service's request
+/// log shows of a call from Terraform.
+pub fn user_agent(terraform_version: &str) -> String {
+    match terraform_version.trim() {
+        "" => PRODUCT.to_string(),
+        version => format!("{PRODUCT} terraform/{version}"),
+    }
+}
+
+/// Which credential a request carried, so that a refusal can name the setting to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    None,
+    /// An API token (`token`), as `Authorization: Bearer`.
+    Token,
+    /// A Vault token (`vault_token`), as `X-Vault-Token`, for a service in pass-through mode.
+    VaultToken,
+}
 
 /// Where and how to reach the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +48,8 @@ pub struct Settings {
     /// `scheme://host[:port][/prefix]`, without a trailing slash.
     pub endpoint: String,
     pub token: Option<String>,
+    pub vault_token: Option<String>,
+    pub user_agent: String,
     pub request_timeout: Duration,
     /// How long one call may keep retrying, waits included.
     pub retry_budget: Duration,
@@ -38,6 +60,8 @@ impl Default for Settings {
         Settings {
             endpoint: DEFAULT_ENDPOINT.into(),
             token: None,
+            vault_token: None,
+            user_agent: PRODUCT.into(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             retry_budget: DEFAULT_RETRY_BUDGET,
         }
@@ -152,6 +176,9 @@ pub enum Error {
         problem: Box<Problem>,
         attempts: u32,
         elapsed: Duration,
+        /// What the request carried, and the 401's `WWW-Authenticate`.
+        credential: Credential,
+        challenge: Option<String>,
     },
     /// A success status whose body is not what the API promises.
     Invalid {
@@ -217,6 +244,8 @@ impl Error {
                 problem,
                 attempts,
                 elapsed,
+                credential,
+                challenge,
             } => {
                 let mut out = if problem.detail.is_empty() {
                     format!("{method} {url} answered {status}")
@@ -230,13 +259,10 @@ impl Error {
                     "\n\n{method} {url} answered {status}{}.",
                     tries(*attempts, elapsed)
                 ));
-                match status {
-                    401 => out.push_str(
-                        " Set the provider's `token` (or HOSTNAMING_TOKEN) to a token the \
-                         service knows.",
-                    ),
-                    403 => out.push_str(" The token lacks the scope this operation needs."),
-                    _ => {}
+                if let Some(advice) = credential_advice(*status, *credential, challenge.as_deref())
+                {
+                    out.push(' ');
+                    out.push_str(advice);
                 }
                 out
             }
@@ -253,6 +279,40 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// Which provider setting a 401 or 403 asks to fix, given what was sent and, for a 401,
+/// which kind of token the service asked for.
+fn credential_advice(
+    status: u16,
+    sent: Credential,
+    challenge: Option<&str>,
+) -> Option<&'static str> {
+    let wants_vault = challenge.is_some_and(|c| c.trim_start().starts_with("X-Vault-Token"));
+    Some(match (status, sent) {
+        (401, _) if wants_vault => {
+            "This service passes callers' Vault tokens through to Vault: set the provider's \
+             `vault_token` (or HOSTNAMING_VAULT_TOKEN) to your Vault token."
+        }
+        (401, Credential::Token) => {
+            "The service does not know the API token in the provider's `token` (or \
+             HOSTNAMING_TOKEN): use one from its `api_tokens` (`hostnaming token` makes them)."
+        }
+        (401, _) => {
+            "Set the provider's `token` (or HOSTNAMING_TOKEN) to an API token the service \
+             knows."
+        }
+        (403, Credential::VaultToken) => {
+            "Vault's policies do not let the Vault token in the provider's `vault_token` (or \
+             HOSTNAMING_VAULT_TOKEN) do this: ask for a policy that grants it, or use another \
+             token."
+        }
+        (403, Credential::Token) => {
+            "The API token in the provider's `token` (or HOSTNAMING_TOKEN) lacks the scope \
+             this needs: use a token whose `api_tokens` entry has it."
+        }
+        _ => return None,
+    })
 }
 
 impl fmt::Display for Error {
@@ -315,6 +375,8 @@ struct Answer {
     bytes: Bytes,
     attempts: u32,
     elapsed: Duration,
+    credential: Credential,
+    challenge: Option<String>,
 }
 
 enum Last {
@@ -341,6 +403,14 @@ impl Client {
 
     pub fn endpoint(&self) -> &str {
         &self.settings.endpoint
+    }
+
+    fn credential(&self) -> Credential {
+        match (&self.settings.token, &self.settings.vault_token) {
+            (_, Some(_)) => Credential::VaultToken,
+            (Some(_), None) => Credential::Token,
+            (None, None) => Credential::None,
+        }
     }
 
     /// Allocates one name with `details` (owner, description, tags; recorded in the same
@@ -448,6 +518,8 @@ impl Client {
             bytes,
             attempts,
             elapsed,
+            credential,
+            challenge,
         } = answer;
         if status.is_success() {
             return Ok(Some(bytes));
@@ -466,6 +538,8 @@ impl Client {
             problem: Box::new(problem),
             attempts,
             elapsed,
+            credential,
+            challenge,
         })
     }
 
@@ -492,14 +566,20 @@ impl Client {
                         let wait = retry_after(&headers).unwrap_or_else(|| backoff(attempts));
                         (Last::Answer(status, bytes), wait)
                     }
-                    Ok(Ok((status, _, bytes))) => {
+                    Ok(Ok((status, headers, bytes))) => {
+                        let challenge = headers
+                            .get(http::header::WWW_AUTHENTICATE)
+                            .and_then(|v| v.to_str().ok())
+                            .map(String::from);
                         return Ok(Answer {
                             url,
                             status,
                             bytes,
                             attempts,
                             elapsed: start.elapsed(),
-                        })
+                            credential: self.credential(),
+                            challenge,
+                        });
                     }
                     Ok(Err(cause)) => (Last::Failure(cause), backoff(attempts)),
                     Err(_) => (
@@ -519,6 +599,8 @@ impl Client {
                         bytes,
                         attempts,
                         elapsed,
+                        credential: self.credential(),
+                        challenge: None,
                     }),
                     Last::Failure(cause) => Err(Error::Unreachable {
                         method,
@@ -544,7 +626,7 @@ impl Client {
             .method(method.clone())
             .uri(url)
             .header(http::header::ACCEPT, "application/json")
-            .header(http::header::USER_AGENT, USER_AGENT);
+            .header(http::header::USER_AGENT, &self.settings.user_agent);
         if body.is_some() {
             let media = if *method == Method::PATCH {
                 "application/merge-patch+json"
@@ -555,6 +637,9 @@ impl Client {
         }
         if let Some(token) = &self.settings.token {
             request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(token) = &self.settings.vault_token {
+            request = request.header("x-vault-token", token);
         }
         if let Some(key) = key {
             // A structured-field string, as draft-ietf-httpapi-idempotency-key-header says.
@@ -672,6 +757,7 @@ pub(crate) mod tests {
             token: Some("s3cret".into()),
             request_timeout: Duration::from_millis(500),
             retry_budget: Duration::from_millis(budget_ms),
+            ..Settings::default()
         })
         .unwrap()
     }

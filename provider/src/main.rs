@@ -11,6 +11,14 @@ mod resource;
 mod search;
 
 fn main() -> anyhow::Result<()> {
+    // `--version` answers what this binary is, for people and release checks.
+    if std::env::args()
+        .nth(1)
+        .is_some_and(|a| a == "--version" || a == "-version")
+    {
+        println!("terraform-provider-naming {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
     // Started by hand it would wait forever for a Terraform that never connects.
     if std::env::var_os("TF_PLUGIN_MAGIC_COOKIE").is_none() {
         eprintln!(

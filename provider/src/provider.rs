@@ -18,6 +18,7 @@ use crate::search::SearchDataSource;
 
 pub const ENV_ENDPOINT: &str = "HOSTNAMING_URL";
 pub const ENV_TOKEN: &str = "HOSTNAMING_TOKEN";
+pub const ENV_VAULT_TOKEN: &str = "HOSTNAMING_VAULT_TOKEN";
 
 /// The client, once Terraform has configured the provider.
 #[derive(Clone, Default)]
@@ -38,6 +39,7 @@ impl Shared {
 pub struct Config {
     pub endpoint: Value<String>,
     pub token: Value<String>,
+    pub vault_token: Value<String>,
     pub request_timeout_seconds: Value<i64>,
     pub retry_timeout_seconds: Value<i64>,
 }
@@ -74,6 +76,23 @@ pub fn settings(
             None
         }
     };
+    out.vault_token = match &config.vault_token {
+        Value::Value(v) => nonempty(Some(v.clone())),
+        Value::Null => nonempty(env(ENV_VAULT_TOKEN)),
+        Value::Unknown => {
+            errors.push(("vault_token", "must be known before apply".to_string()));
+            None
+        }
+    };
+    if out.token.is_some() && out.vault_token.is_some() {
+        errors.push((
+            "vault_token",
+            "set either `token` (a service with API tokens) or `vault_token` (a service in \
+             Vault pass-through mode), not both (HOSTNAMING_TOKEN and HOSTNAMING_VAULT_TOKEN \
+             count too)"
+                .to_string(),
+        ));
+    }
     let mut seconds =
         |value: &Value<i64>, name: &'static str, min: i64, default: Duration| match value {
             Value::Value(n) if *n >= min => Duration::from_secs(*n as u64),
@@ -156,6 +175,13 @@ impl Provider for NamingProvider {
                     ..attribute(String, Optional,
                         "Bearer token sent as `Authorization: Bearer`. Default: $HOSTNAMING_TOKEN.")
                 },
+                "vault_token" => Attribute {
+                    sensitive: true,
+                    ..attribute(String, Optional,
+                        "For a service in Vault pass-through mode (`auth_mode = vault`): your \
+                         own Vault token, sent as `X-Vault-Token`; Vault's policies decide what \
+                         it may do. Default: $HOSTNAMING_VAULT_TOKEN. Not with `token`.")
+                },
                 "request_timeout_seconds" => attribute(Number, Optional,
                     "How long one HTTP request may take. Default: 30."),
                 "retry_timeout_seconds" => attribute(Number, Optional,
@@ -170,6 +196,7 @@ impl Provider for NamingProvider {
         let known = Config {
             endpoint: known_or_null(config.endpoint),
             token: known_or_null(config.token),
+            vault_token: known_or_null(config.vault_token),
             request_timeout_seconds: known_or_null(config.request_timeout_seconds),
             retry_timeout_seconds: known_or_null(config.retry_timeout_seconds),
         };
@@ -182,11 +209,14 @@ impl Provider for NamingProvider {
     async fn configure<'a>(
         &self,
         diags: &mut Diagnostics,
-        _terraform_version: String,
+        terraform_version: String,
         config: Self::Config<'a>,
     ) -> Option<()> {
         match settings(&config, |name| std::env::var(name).ok()) {
-            Ok(settings) => match Client::new(settings) {
+            Ok(mut settings) => match Client::new({
+                settings.user_agent = client::user_agent(&terraform_version);
+                settings
+            }) {
                 Ok(client) => *self.shared.0.write().unwrap() = Some(Arc::new(client)),
                 Err(e) => diags.root_error("Cannot build the HTTP client", e),
             },
@@ -269,6 +299,7 @@ mod tests {
             token: Value::Value("mine".into()),
             request_timeout_seconds: Value::Value(5),
             retry_timeout_seconds: Value::Value(0),
+            ..Config::default()
         };
         let s = settings(
             &config,
@@ -279,6 +310,26 @@ mod tests {
         assert_eq!(s.token.as_deref(), Some("mine"));
         assert_eq!(s.request_timeout, Duration::from_secs(5));
         assert_eq!(s.retry_budget, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_vault_token_comes_from_the_configuration_or_the_environment_but_not_with_a_token() {
+        let s = settings(&Config::default(), env(&[(ENV_VAULT_TOKEN, "s.v")])).unwrap();
+        assert_eq!((s.vault_token.as_deref(), s.token), (Some("s.v"), None));
+        let both = settings(
+            &Config::default(),
+            env(&[(ENV_VAULT_TOKEN, "s.v"), (ENV_TOKEN, "t")]),
+        )
+        .unwrap_err();
+        assert_eq!(both[0].0, "vault_token");
+        assert!(both[0].1.contains("not both"), "{}", both[0].1);
+        assert_eq!(
+            client::user_agent("1.11.4"),
+            format!(
+                "terraform-provider-naming/{} terraform/1.11.4",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
     }
 
     #[test]

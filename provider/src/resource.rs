@@ -166,16 +166,25 @@ pub fn random_key() -> String {
     format!("terraform-{}", uuid::Uuid::new_v4())
 }
 
-/// Reports an API error, on the input the service blamed if it named one.
+/// Reports an API error, on the input the service blamed if it named one: Terraform then
+/// shows the resource's address and that input's line in the configuration.
 pub fn report(diags: &mut Diagnostics, error: &Error) {
-    match error.field() {
-        Some(field) if INPUTS.contains(&field) => diags.error(
-            error.summary(),
-            error.detail(),
-            AttributePath::new(field.to_string()),
-        ),
-        _ => diags.root_error(error.summary(), error.detail()),
+    match error.field().and_then(attribute_of) {
+        Some(path) => diags.error(error.summary(), error.detail(), path),
+        None => diags.root_error(error.summary(), error.detail()),
     }
+}
+
+/// The resource's attribute for a field the service named: an input, a metadata field, one
+/// tag (`tags.{key}`), or the Idempotency-Key header.
+fn attribute_of(field: &str) -> Option<AttributePath> {
+    if INPUTS.contains(&field) || ["owner", "description", "tags"].contains(&field) {
+        return Some(AttributePath::new(field.to_string()));
+    }
+    if let Some(key) = field.strip_prefix("tags.") {
+        return Some(AttributePath::new("tags").key(key.to_string()));
+    }
+    (field == "Idempotency-Key").then(|| AttributePath::new("idempotency_key"))
 }
 
 /// The answer, or None with the API error reported (see [`report`]).
