@@ -5,6 +5,11 @@
 
 use hostnaming_testkit as common;
 
+mod diagnostics;
+mod docs;
+mod examples;
+mod release;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -86,9 +91,9 @@ impl Tf {
         }
     }
 
-    /// `examples/provider`'s main.tf, against the service at `url`.
+    /// `examples/proof-of-concept`'s main.tf, against the service at `url`.
     fn provider_example(url: &str) -> Tf {
-        Tf::new("provider", &["main.tf"]).env("HOSTNAMING_URL", url)
+        Tf::new("proof-of-concept", &["main.tf"]).env("HOSTNAMING_URL", url)
     }
 
     fn env(mut self, name: &str, value: &str) -> Tf {
@@ -248,7 +253,7 @@ fn vms(vms: &[(&str, &str, &str, &str)]) -> String {
 /// import, destroy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_for_each_configuration_lives_a_whole_life() {
-    assert_formatted("provider").await;
+    assert_formatted("proof-of-concept").await;
     let bao = Bao::start().await;
     let svc = Service::start(&bao, &[]).await;
     let tf = Tf::provider_example(&svc.url);
@@ -537,13 +542,13 @@ output "record" {
   value = data.naming_record.one
 }
 "#;
-    let anonymous = Tf::new("provider", &[]).env("HOSTNAMING_URL", &svc.url);
+    let anonymous = Tf::new("proof-of-concept", &[]).env("HOSTNAMING_URL", &svc.url);
     anonymous.write("main.tf", config);
     let run = anonymous.fails(&unattended("apply", &[])).await;
     assert!(run.flat().contains("(401)"), "{}", run.text);
     assert!(run.flat().contains("HOSTNAMING_TOKEN"), "{}", run.text);
 
-    let tf = Tf::new("provider", &[])
+    let tf = Tf::new("proof-of-concept", &[])
         .env("HOSTNAMING_URL", &svc.url)
         .env("HOSTNAMING_TOKEN", token);
     tf.write("main.tf", config);
@@ -595,7 +600,7 @@ output "record" {
 /// of the service, so none runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_provider_installs_from_a_filesystem_mirror() {
-    let tf = Tf::new("provider", &["main.tf"]);
+    let tf = Tf::new("proof-of-concept", &["main.tf"]);
     let mirror = tf.dir.join("mirror");
     let platform = format!(
         "{}_{}",
@@ -826,7 +831,7 @@ output "gold" {{
 "#
         )
     };
-    let tf = Tf::new("provider", &[]).env("HOSTNAMING_URL", &svc.url);
+    let tf = Tf::new("proof-of-concept", &[]).env("HOSTNAMING_URL", &svc.url);
     tf.write("main.tf", &config("team-web", "gold"));
     tf.apply(&[]).await;
     let vm = tf.output("vm").await;
