@@ -46,6 +46,13 @@ ensure_chromium() {
     fi
 }
 
+# The provider's release archives are signed with GnuPG; their test makes a throwaway key.
+ensure_gpg() {
+    if ! command -v gpg >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq gnupg >/dev/null
+    fi
+}
+
 # The Terraform provider's gRPC code is generated with protoc (Debian's protobuf-compiler).
 ensure_protoc() {
     if ! command -v protoc >/dev/null 2>&1; then
