@@ -21,6 +21,10 @@ const FILTERS = [
   ["created_before", "Created before", { type: "date" }],
 ];
 
+/** The filters always in view; the others fold away (open when one is set), so that on a
+ * phone the results are not pushed below ten fields. */
+const PRIMARY = ["prefix", "application", "status", "tag"];
+
 /** The API's query from the form's values: tags split, dates as UTC midnights. */
 function apiQuery(values, cursor) {
   const q = { ...values, limit: PAGE_SIZE, cursor };
@@ -51,7 +55,10 @@ export async function searchPage(params) {
       else location.hash = target;
     },
   },
-  h("div", { class: "grid" }, Object.values(fields).map((f) => f.wrap)),
+  h("div", { class: "grid" }, PRIMARY.map((name) => fields[name].wrap)),
+  h("details", { class: "more", open: FILTERS.some(([name]) => !PRIMARY.includes(name) && values[name]) },
+    h("summary", {}, "More filters"),
+    h("div", { class: "grid" }, FILTERS.filter(([name]) => !PRIMARY.includes(name)).map(([name]) => fields[name].wrap))),
   h("div", { class: "actions" },
     h("button", { type: "submit" }, "Search"),
     h("a", { href: "#/", class: "button secondary" }, "Clear filters"),
@@ -77,6 +84,8 @@ export async function searchPage(params) {
     } catch (e) {
       const f = e instanceof Problem && fields[e.field];
       if (f) {
+        const fold = f.wrap.closest("details");
+        if (fold) fold.open = true;
         fieldError(f, e.message);
         show(results, h("p", { class: "notice error-box", role: "alert" }, `Check ${f.wrap.querySelector("label").textContent}: `, e.message));
       } else {

@@ -68,12 +68,16 @@ def test_filters_narrow_the_search_pages_follow_and_export_uses_the_same_filters
     expect(rows.nth(0)).to_contain_text(f"{app}-db-prod-vm2")
     expect(field(page, "Tags")).to_have_value("tier:gold")
 
-    page.goto(f"{open_url}/#/?application={app}&status=released")
+    page.goto(f"{open_url}/#/?application={app}&status=released&created_after=2020-01-01")
     expect(rows).to_have_count(1)
+    expect(field(page, "Created on or after")).to_be_visible()
     expect(rows.nth(0)).to_contain_text(released)
 
-    # Filters typed into the form: owner and prefix together.
+    # Filters typed into the form: owner and prefix together. Owner is among the folded
+    # filters; a filter set in the address unfolds them.
     page.goto(f"{open_url}/#/")
+    expect(field(page, "Owner")).to_be_hidden()
+    page.get_by_text("More filters").click()
     field(page, "Owner").fill("dba")
     field(page, "Hostname starts with").fill(f"{app}-db")
     page.get_by_role("button", name="Search").click()
