@@ -15,6 +15,7 @@ pub mod openbao;
 pub mod ports;
 pub mod proxy;
 pub mod service;
+pub mod spin;
 
 /// The native Vault client the kit's servers are driven with.
 pub use hostnaming_host::vault;
@@ -24,6 +25,7 @@ pub use openbao::{Bao, Cluster, Storage, MOUNT};
 pub use ports::{free_port, wait_listening};
 pub use proxy::{Cut, Proxy};
 pub use service::{runtime, workspace, Service};
+pub use spin::SpinService;
 
 /// The naming component, built by this crate's build script.
 pub const COMPONENT: &str = env!("HOSTNAMING_COMPONENT");

@@ -13,6 +13,7 @@ mod generate;
 mod kill;
 mod operators;
 mod page;
+mod runtimes;
 mod registry;
 mod schemathesis;
 mod secrets;
