@@ -46,6 +46,24 @@ ensure_chromium() {
     fi
 }
 
+# Exports HOSTNAMING_SPIN: spin-lite (Spin v4.0.2's own trigger), which the tests run the
+# component under, unpacked from `shared/spin` beside the repository. A clone elsewhere (CI's)
+# finds it beside the repository it was cloned from. Without it the tests skip the Spin runs
+# with a message, except under CI, where they fail.
+ensure_spin_lite() {
+    if [ -n "${HOSTNAMING_SPIN:-}" ] && [ -x "$HOSTNAMING_SPIN" ]; then return; fi
+    local origin candidate
+    origin="$(git config --get remote.origin.url 2>/dev/null || true)"
+    for candidate in ../shared/spin/install.sh "${origin:+$origin/../shared/spin/install.sh}"; do
+        if [ -n "$candidate" ] && [ -x "$candidate" ]; then
+            HOSTNAMING_SPIN="$("$candidate")"
+            export HOSTNAMING_SPIN
+            return
+        fi
+    done
+    echo "spin-lite not found beside the repository (shared/spin/install.sh)" >&2
+}
+
 # The provider's release archives are signed with GnuPG; their test makes a throwaway key.
 ensure_gpg() {
     if ! command -v gpg >/dev/null 2>&1; then
