@@ -13,7 +13,7 @@ mod generate;
 mod kill;
 mod operators;
 mod page;
-mod runtimes;
 mod registry;
+mod runtimes;
 mod schemathesis;
 mod secrets;
