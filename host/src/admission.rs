@@ -111,6 +111,11 @@ impl Admission {
         self.state.lock().expect("admission lock").limit
     }
 
+    /// The most the limit may rise to.
+    pub fn ceiling(&self) -> usize {
+        self.state.lock().expect("admission lock").ceiling
+    }
+
     /// Requests holding a turn now.
     pub fn running(&self) -> usize {
         let state = self.state.lock().expect("admission lock");

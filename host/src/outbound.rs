@@ -4,8 +4,9 @@
 //! ([`crate::gate`]) so this host's instances take turns on a hot counter.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -15,6 +16,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::gate::{Gates, HeldGate, Slot};
 use crate::manifest::AllowedHost;
+use crate::metrics::Metrics;
 
 /// Used when the guest sets no timeout of its own.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,6 +37,8 @@ pub struct Outbound {
     stub: Option<Stub>,
     /// Read-then-write gates across instances; `None` turns them off.
     gates: Option<Arc<Gates>>,
+    /// Where Vault calls are counted and timed.
+    metrics: Option<Arc<Metrics>>,
 }
 
 fn classify(e: hyper_util::client::legacy::Error) -> Error {
@@ -59,6 +63,15 @@ impl Outbound {
             client,
             stub: None,
             gates: Some(Arc::default()),
+            metrics: None,
+        }
+    }
+
+    /// Counts and times every Vault call in `metrics`.
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..self
         }
     }
 
@@ -88,6 +101,7 @@ impl Outbound {
         InstanceOutbound {
             shared: self.clone(),
             slot: Slot::default(),
+            calls: Arc::default(),
         }
     }
 
@@ -130,6 +144,15 @@ impl Outbound {
 pub struct InstanceOutbound {
     shared: Outbound,
     slot: Slot,
+    /// Calls sent to Vault so far, for the request log.
+    calls: Arc<AtomicU32>,
+}
+
+impl InstanceOutbound {
+    /// The instance's count of calls sent to Vault, readable after the store moves on.
+    pub fn calls(&self) -> Arc<AtomicU32> {
+        self.calls.clone()
+    }
 }
 
 /// What an outgoing request does about gates before it is sent.
@@ -151,6 +174,7 @@ impl WasiHttpHooks for InstanceOutbound {
     ) -> SendFuture {
         let shared = self.shared.clone();
         let slot = self.slot.clone();
+        let calls = self.calls.clone();
         let allowed = shared.allows(request.uri());
         let stubbed = shared
             .stub
@@ -189,7 +213,13 @@ impl WasiHttpHooks for InstanceOutbound {
                         .map_err(|_| Error::ConnectionReadTimeout)?,
                 ),
             };
+            let sent = Instant::now();
             let answer = shared.exchange(request, options, stubbed, deadline).await;
+            calls.fetch_add(1, Relaxed);
+            if let Some(metrics) = &shared.metrics {
+                let ok = matches!(&answer, Ok((res, _)) if !res.status().is_server_error());
+                metrics.vault_call(ok, sent.elapsed());
+            }
             if let (Some(held), Ok(_)) = (held, &answer) {
                 slot.keep(held);
             }

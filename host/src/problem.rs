@@ -44,6 +44,25 @@ fn host_problem(kind: &str, title: &str, status: u16, detail: &str) -> Problem {
     }
 }
 
+/// `problem` as the HTTP response the host sends, its document naming the request id
+/// (`request_id`) that the answer's `X-Request-Id` and the request log carry.
+pub fn response_for(mut problem: Problem, request_id: &str) -> hyper::Response<HyperOutgoingBody> {
+    problem.body["request_id"] = request_id.into();
+    response(problem)
+}
+
+/// The liveness answer: the process is up and serving.
+pub fn alive() -> hyper::Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from_static(br#"{"status":"alive"}"#))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    hyper::Response::builder()
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(body)
+        .expect("a valid response")
+}
+
 /// `problem` as the HTTP response the host sends.
 pub fn response(problem: Problem) -> hyper::Response<HyperOutgoingBody> {
     let mut builder = hyper::Response::builder()

@@ -3,14 +3,17 @@
 //! pooling allocator. The same InstancePre also serves typed calls to the WIT export.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -22,8 +25,10 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::admission::{Admission, Permit, CONFLICTS_HEADER};
 use crate::manifest::Manifest;
+use crate::metrics::{Gauges, Metrics};
 use crate::outbound::{InstanceOutbound, Outbound};
 use crate::problem;
+use crate::telemetry::{self, Arrival, LogFormat, Telemetry};
 use hostnaming::api::auth;
 use hostnaming::core::template::Template;
 
@@ -159,7 +164,39 @@ pub struct App {
     /// Vault stalls, each turn can last the whole allocation deadline, and a queue of
     /// callers would otherwise wait many deadlines in a row.
     queue_timeout: Duration,
+    /// Request lines and metrics.
+    telemetry: Arc<Telemetry>,
+    limits: ConnectionLimits,
+    /// One permit per open client connection.
+    connections: Arc<Semaphore>,
 }
+
+/// What a client connection may take of the host. A connection that has sent no complete
+/// request head within `header_read_timeout` is closed: hyper starts that clock whenever
+/// it waits for a head, the first on a connection as each next one on a keep-alive
+/// connection, so the same limit is the idle keep-alive timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    /// The request line and headers, in bytes; larger gets a 431.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 32 << 10,
+        }
+    }
+}
+
+/// How much longer than a request may take (its wait for a turn, then the allocation
+/// deadline) a shutdown waits for in-flight requests.
+pub const SHUTDOWN_MARGIN: Duration = Duration::from_secs(5);
 
 /// How long a request may wait for a turn unless `serve --queue-timeout-ms` says otherwise.
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -201,6 +238,9 @@ impl App {
         outbound: Outbound,
     ) -> Result<Self> {
         check_settings(&manifest)?;
+        let metrics = Metrics::new();
+        let outbound = outbound.with_metrics(metrics.clone());
+        let limits = ConnectionLimits::default();
         let mut linker = Linker::<State>::new(&runtime.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -229,7 +269,60 @@ impl App {
             ),
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             manifest,
+            // Quiet unless asked: tests and the benchmark embed many apps.
+            telemetry: Arc::new(Telemetry {
+                metrics,
+                format: LogFormat::Off,
+            }),
+            connections: Arc::new(Semaphore::new(limits.max_connections)),
+            limits,
         })
+    }
+
+    /// Writes one line per request on stderr in `format`.
+    pub fn log_format(mut self, format: LogFormat) -> Self {
+        self.telemetry = Arc::new(Telemetry {
+            metrics: self.telemetry.metrics.clone(),
+            format,
+        });
+        self
+    }
+
+    /// Limits what each client connection may take ([`ConnectionLimits`]).
+    pub fn connection_limits(mut self, limits: ConnectionLimits) -> Self {
+        let limits = ConnectionLimits {
+            max_connections: limits.max_connections.max(1),
+            ..limits
+        };
+        self.connections = Arc::new(Semaphore::new(limits.max_connections));
+        self.limits = limits;
+        self
+    }
+
+    /// The metrics in Prometheus' text exposition format.
+    pub fn metrics_text(&self) -> String {
+        self.telemetry.metrics.render(&Gauges {
+            admission_running: self.admission.running(),
+            admission_limit: self.admission.limit(),
+            admission_max: self.admission.ceiling(),
+            connections_open: self
+                .limits
+                .max_connections
+                .saturating_sub(self.connections.available_permits()),
+            connections_max: self.limits.max_connections,
+        })
+    }
+
+    /// How long a shutdown waits for requests in flight: a request's wait for a turn, its
+    /// allocation deadline (`allocation_deadline_ms`), and a margin.
+    pub fn drain_timeout(&self) -> Duration {
+        let deadline = self
+            .manifest
+            .variables
+            .get("allocation_deadline_ms")
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::from_secs(10), Duration::from_millis);
+        self.queue_timeout + deadline + SHUTDOWN_MARGIN
     }
 
     /// Refuses a request that found no turn within `timeout`.
@@ -315,15 +408,37 @@ impl App {
             .map_err(Into::into)
     }
 
-    /// Serves one HTTP request through a fresh instance.
+    /// Serves one HTTP request through a fresh instance (`/livez` in the host), with a
+    /// request id in its answer, logged and counted when its answer is done.
     pub async fn handle(
         &self,
         mut req: hyper::Request<hyper::body::Incoming>,
         client: SocketAddr,
     ) -> hyper::Response<HyperOutgoingBody> {
+        let id = telemetry::request_id(req.headers().get(telemetry::REQUEST_ID_HEADER));
+        // The component sees the id it is answered under.
+        if let Ok(v) = http::HeaderValue::from_str(&id) {
+            req.headers_mut().insert(telemetry::REQUEST_ID_HEADER, v);
+        }
+        let arrival = Arrival::new(&req, id.clone());
+        self.telemetry.metrics.request_started();
+        let (resp, calls) = self.dispatch(req, client, &id).await;
+        self.telemetry.observe(arrival, resp, calls)
+    }
+
+    async fn dispatch(
+        &self,
+        mut req: hyper::Request<hyper::body::Incoming>,
+        client: SocketAddr,
+        id: &str,
+    ) -> (hyper::Response<HyperOutgoingBody>, Option<Arc<AtomicU32>>) {
         let path = req.uri().path().to_string();
+        // Liveness is the process answering, whatever Vault's state (that is /healthz).
+        if path == "/livez" {
+            return (problem::alive(), None);
+        }
         let Some(route) = self.manifest.route_for(&path) else {
-            return problem::response(problem::not_found(&path));
+            return (problem::response_for(problem::not_found(&path), id), None);
         };
         // The headers Spin's trigger adds, so the component sees what it would under Spin.
         let host = req
@@ -348,31 +463,39 @@ impl App {
         }
         let Ok(permit) = tokio::time::timeout(self.queue_timeout, self.admission.acquire()).await
         else {
-            return problem::response(problem::overloaded(&format!(
+            let detail = format!(
                 "no turn to run within {:?}: {} requests are running and more are waiting",
                 self.queue_timeout,
                 self.admission.running()
-            )));
+            );
+            return (
+                problem::response_for(problem::overloaded(&detail), id),
+                None,
+            );
         };
-        match self.run_handler(req, permit).await {
+        let store = self.store();
+        let calls = store.data().outbound.calls();
+        let resp = match self.run_handler(store, req, permit).await {
             Ok(resp) => resp,
             Err(e) => {
-                eprintln!("hostnaming host: request failed: {e:#}");
-                problem::response(if pool_exhausted(&e) {
+                eprintln!("hostnaming host: request {id} failed: {e:#}");
+                let problem = if pool_exhausted(&e) {
                     problem::overloaded("too many requests in flight")
                 } else {
                     problem::component_failed()
-                })
+                };
+                problem::response_for(problem, id)
             }
-        }
+        };
+        (resp, Some(calls))
     }
 
     async fn run_handler(
         &self,
+        mut store: Store<State>,
         req: hyper::Request<hyper::body::Incoming>,
         permit: Permit,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
-        let mut store = self.store();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
             .data_mut()
@@ -412,26 +535,95 @@ impl App {
     /// Accepts connections until the listener fails; each connection is served in its own
     /// task with HTTP/1.1 keep-alive.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> Result<()> {
+        self.serve_until(listener, std::future::pending()).await
+    }
+
+    /// Like [`App::serve`] until `shutdown` completes; then stops accepting, lets the
+    /// requests in flight finish (closing each connection after its answer), for at most
+    /// [`App::drain_timeout`], and returns.
+    pub async fn serve_until(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()> {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        // Every connection task holds a sender; when all are gone, all are done.
+        let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
+        let limits = self.limits;
+        let mut builder = http1::Builder::new();
+        builder
+            .keep_alive(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_header_size(limits.max_header_bytes)
+            // A head that never ends would otherwise grow the buffer to hyper's 400 KB.
+            .max_buf_size(limits.max_header_bytes.max(8192));
         loop {
-            let (stream, client) = listener.accept().await?;
+            // Beyond the cap, connections wait in the kernel's backlog, not in memory here.
+            let permit = tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                p = self.connections.clone().acquire_owned() => p.expect("never closed"),
+            };
+            let (stream, client) = tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors, or a connection reset before it was
+                        // accepted: transient, and no reason to stop serving the others.
+                        eprintln!("hostnaming host: accepting a connection: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
             let _ = stream.set_nodelay(true);
             let app = self.clone();
+            let (open, mut stopped, builder) = (open.clone(), stopped.clone(), builder.clone());
             tokio::task::spawn(async move {
+                let _held = (permit, open);
                 let service = hyper::service::service_fn(move |req| {
                     let app = app.clone();
                     async move { Ok::<_, std::convert::Infallible>(app.handle(req, client).await) }
                 });
-                if let Err(e) = http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    if !e.is_incomplete_message() {
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let mut conn = std::pin::pin!(conn);
+                let stop = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                let served = tokio::select! {
+                    r = conn.as_mut() => r,
+                    () = stop => {
+                        // Closes an idle connection now, a busy one after its answer.
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                if let Err(e) = served {
+                    if !e.is_incomplete_message() && !e.is_timeout() {
                         eprintln!("hostnaming host: connection from {client}: {e}");
                     }
                 }
             });
         }
+        drop(listener);
+        let _ = stop.send(true);
+        drop(open);
+        let drain = self.drain_timeout();
+        eprintln!("hostnaming: shutting down: finishing requests in flight (at most {drain:?})");
+        if tokio::time::timeout(drain, all_closed.recv())
+            .await
+            .is_err()
+        {
+            eprintln!(
+                "hostnaming: connections still busy after {drain:?}: {} open",
+                self.limits.max_connections - self.connections.available_permits()
+            );
+        }
+        Ok(())
     }
 }
 

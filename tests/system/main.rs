@@ -10,6 +10,7 @@ mod cluster;
 mod component_shape;
 mod faults;
 mod generate;
+mod host_ops;
 mod kill;
 mod operators;
 mod page;
