@@ -105,6 +105,20 @@ impl Tf {
         std::fs::write(self.dir.join(name), content).unwrap();
     }
 
+    /// Installs our provider from the filesystem mirror at `mirror` (unpacked or packed
+    /// layout), anything else directly, as a private mirror's users configure Terraform.
+    fn use_filesystem_mirror(&self, mirror: &Path) {
+        self.write(
+            "terraform.rc",
+            &format!(
+                "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    \
+                 include = [\"local/terraform-providers/*\"]\n  }}\n  direct {{\n    \
+                 exclude = [\"local/terraform-providers/*\"]\n  }}\n}}\n",
+                mirror.display()
+            ),
+        );
+    }
+
     async fn run(&self, args: &[&str]) -> Run {
         let mut command = tokio::process::Command::new(terraform());
         command
@@ -193,6 +207,19 @@ fn unattended<'a>(command: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![command, "-auto-approve", "-input=false", "-no-color"];
     args.extend_from_slice(extra);
     args
+}
+
+/// This machine as Terraform names platforms (`linux_amd64`).
+fn platform() -> String {
+    format!(
+        "{}_{}",
+        std::env::consts::OS,
+        match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        }
+    )
 }
 
 fn terraform() -> String {
@@ -602,30 +629,14 @@ output "record" {
 async fn the_provider_installs_from_a_filesystem_mirror() {
     let tf = Tf::new("proof-of-concept", &["main.tf"]);
     let mirror = tf.dir.join("mirror");
-    let platform = format!(
-        "{}_{}",
-        std::env::consts::OS,
-        match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            other => other,
-        }
-    );
     let package = mirror.join(format!(
-        "local/terraform-providers/naming/{}/{platform}",
-        env!("CARGO_PKG_VERSION")
+        "local/terraform-providers/naming/{}/{}",
+        env!("CARGO_PKG_VERSION"),
+        platform()
     ));
     std::fs::create_dir_all(&package).unwrap();
     std::fs::copy(PROVIDER, package.join("terraform-provider-naming")).unwrap();
-    tf.write(
-        "terraform.rc",
-        &format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    \
-             include = [\"local/terraform-providers/*\"]\n  }}\n  direct {{\n    \
-             exclude = [\"local/terraform-providers/*\"]\n  }}\n}}\n",
-            mirror.display()
-        ),
-    );
+    tf.use_filesystem_mirror(&mirror);
     tf.ok(&["init", "-input=false", "-no-color"]).await;
     let lock = std::fs::read_to_string(tf.dir.join(".terraform.lock.hcl")).unwrap();
     assert!(

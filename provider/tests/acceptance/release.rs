@@ -9,7 +9,7 @@ use std::process::Output;
 use sha2::{Digest, Sha256};
 
 use crate::common::{workspace, Bao, Service};
-use crate::{record, Tf, PROVIDER};
+use crate::{platform, record, Tf, PROVIDER};
 
 const NAME: &str = "terraform-provider-naming";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -177,18 +177,6 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn platform() -> String {
-    format!(
-        "{}_{}",
-        std::env::consts::OS,
-        match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            other => other,
-        }
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn release_archives_are_signed_and_install_from_a_packed_mirror() {
     let tf = Tf::new("resources/naming", &["resource.tf"]);
@@ -280,15 +268,7 @@ async fn release_archives_are_signed_and_install_from_a_packed_mirror() {
     let package_dir = mirror.join("local/terraform-providers/naming");
     std::fs::create_dir_all(&package_dir).unwrap();
     std::fs::copy(out.join(&zip), package_dir.join(&zip)).unwrap();
-    tf.write(
-        "terraform.rc",
-        &format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    \
-             include = [\"local/terraform-providers/*\"]\n  }}\n  direct {{\n    \
-             exclude = [\"local/terraform-providers/*\"]\n  }}\n}}\n",
-            mirror.display()
-        ),
-    );
+    tf.use_filesystem_mirror(&mirror);
     tf.write(
         "main.tf",
         "terraform {\n  required_providers {\n    naming = {\n      \
