@@ -39,14 +39,8 @@ pub enum LogFormat {
 /// The caller's `X-Request-Id` when it is 1 to 128 of `[A-Za-z0-9._-]`, else a new UUID v4:
 /// anything else could forge log lines or carry a secret into them.
 pub fn request_id(given: Option<&http::HeaderValue>) -> String {
-    match given.map(|v| v.as_bytes()) {
-        Some(b)
-            if (1..=128).contains(&b.len())
-                && b.iter()
-                    .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c)) =>
-        {
-            String::from_utf8_lossy(b).into_owned()
-        }
+    match given.and_then(|v| v.to_str().ok()) {
+        Some(id) if hostnaming::api::problem::valid_request_id(id) => id.to_string(),
         _ => uuid::Uuid::new_v4().to_string(),
     }
 }

@@ -76,6 +76,23 @@ pub fn document(kind: &str, title: &str, status: u16, detail: String) -> Value {
     })
 }
 
+/// Whether a caller's `X-Request-Id` may be repeated in answers and logs: 1 to 128 of
+/// `[A-Za-z0-9._-]`, so it can forge no log line and carry no secret's punctuation.
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c))
+}
+
+/// Puts the request's id into a problem document, so a caller reporting one names the
+/// request the operator finds in the log.
+pub fn with_request_id(body: &mut Value, id: Option<&str>) {
+    if let (Some(id), Some(fields)) = (id.filter(|id| valid_request_id(id)), body.as_object_mut()) {
+        fields.insert("request_id".into(), json!(id));
+    }
+}
+
 /// The entity tag of a record at a KV v2 version: the version, quoted (RFC 9110).
 pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
@@ -262,6 +279,17 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_valid_request_id_goes_into_the_problem_and_any_other_is_left_out() {
+        let mut body = document("not-found", "Not Found", 404, "x".into());
+        with_request_id(&mut body, Some("a\nfake log line"));
+        assert!(body.get("request_id").is_none());
+        with_request_id(&mut body, Some(&"a".repeat(129)));
+        assert!(body.get("request_id").is_none());
+        with_request_id(&mut body, Some("trace-42.A_b"));
+        assert_eq!(body["request_id"], "trace-42.A_b");
+    }
 
     #[test]
     fn an_invalid_field_is_a_400_that_names_the_field() {

@@ -14,7 +14,7 @@ mod settings;
 
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 
-use crate::api::problem::ApiError;
+use crate::api::problem::{self, ApiError};
 use crate::api::response::{self, Answer};
 use crate::api::routes::{self, Route};
 use crate::api::ui;
@@ -84,6 +84,7 @@ async fn serve(req: IncomingRequest) -> Result<Served, ApiError> {
 
 #[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    let request_id = handlers::header(&req, "x-request-id");
     let outcome = match serve(req).await {
         Ok(Served::Export(export)) => {
             let (config, export) = *export;
@@ -100,7 +101,10 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         Ok(Served::Whole(answer)) => Ok(answer),
         Err(e) => Err(e),
     };
-    let (status, headers, body) = response::finish(outcome);
+    let (status, headers, mut body) = response::finish(outcome);
+    if status >= 400 {
+        problem::with_request_id(&mut body, request_id.as_deref());
+    }
     if status >= 500 {
         // The detail is built without secrets (see `core::vault`), so it is safe to log.
         eprintln!("hostnaming: {} {}", status, body["detail"]);

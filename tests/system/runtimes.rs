@@ -255,6 +255,20 @@ async fn bad_input_is_a_400_naming_the_field_and_writes_nothing(rt: Runtime) {
     }
     let malformed = svc.call("POST", "/generate-name", "{not json", &[]).await;
     assert_eq!(malformed.status, 400, "{}", malformed.text);
+    // The request's id, when valid, is in the problem: what a caller quotes to an operator.
+    let traced = svc
+        .call(
+            "POST",
+            "/generate-name",
+            "{}",
+            &[("x-request-id", "trace-42")],
+        )
+        .await;
+    assert_eq!(traced.json["request_id"], "trace-42", "{}", traced.text);
+    let forged = svc
+        .call("POST", "/generate-name", "{}", &[("x-request-id", "a b")])
+        .await;
+    assert_ne!(forged.json["request_id"], "a b", "{}", forged.text);
     assert_eq!(bao.snapshot().await, before);
 }
 
