@@ -169,12 +169,18 @@ fn decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Every `key=value` of a query string, percent-decoded, in order.
+fn decoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(k), decode(v))
+    })
+}
+
 /// Every `key=value` of a query string, decoded, refusing keys outside `known`.
 fn query_pairs(query: &str, known: &[&str]) -> Result<Vec<(String, String)>, FieldError> {
     let mut pairs = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (decode(k), decode(v));
+    for (k, v) in decoded_pairs(query) {
         if !known.contains(&k.as_str()) {
             let known = known.join(", ");
             return Err(FieldError::new(
@@ -248,9 +254,7 @@ pub fn parse_list_query(query: &str, extra: &[&str]) -> Result<ListQuery, FieldE
             Ok(v)
         }
     };
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (decode(k), decode(v));
+    for (k, v) in decoded_pairs(query) {
         match k.as_str() {
             "application" => application = Some(Fragment::parse("application", &v)?),
             "role" => filters.role = Some(Fragment::parse("role", &v)?),
